@@ -1,0 +1,28 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never a partial file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, binary: bool = True) -> Path:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
+
+    The temporary file lives in the same directory so the final ``os.replace`` is atomic on POSIX; on
+    any exception it is removed and ``path`` is left as it was. Parent directories are created.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

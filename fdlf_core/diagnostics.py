@@ -1,0 +1,153 @@
+"""Size-extrapolation diagnostics of a score model against an exact teacher (paper Eq. 5, 16, 17).
+
+``model`` is any ``nn.Module`` with ``forward(x, sigma) -> (n, L, L)``; the teacher's exact clean score is
+the reference. Evaluation samples and probe sites come from ``seed`` alone, so two models evaluated with
+the same seed see the same fields and the same probes.
+
+Response error (Eq. 17), the definition used everywhere in fdlf:
+
+- a probe site ``i`` is drawn uniformly per sample; a region ``A`` is the set of sites at periodic
+  Chebyshev distance ``d`` from ``i`` with ``d`` in a band;
+- the field is perturbed by a constant shift on the region, ``x + delta 1_A``; the responses are the
+  finite differences at the probe, ``Delta s_0 = s_0(x + delta 1_A)_i - s_0(x)_i`` for the teacher and
+  ``Delta s_theta`` likewise for the model at ``sigma`` (default ``sigma_min = 0.005``);
+- the relative error of a band is ``sqrt(sum_n (Delta s_theta - Delta s_0)^2 / sum_n (Delta s_0)^2)``
+  over the ``n`` samples; ``near`` is the band ``1 <= d <= 2``, ``far`` is ``d >= 3`` (every site
+  beyond the near band, up to ``L/2``), ``delta = 0.01``.
+
+A model that ignores a region entirely has relative error 1 on it; a far error near 1 means the
+far response is not captured.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import lattice
+from .teachers import Teacher
+
+NEAR_BAND = (1, 2)
+FAR_BAND = (3, None)
+DELTA = 0.01
+SIGMA_EVAL = 0.005
+
+
+def _check_common(model, teacher, L, n, seed):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
+    return lattice.check_L(L), lattice.check_int(n, "n", 1), lattice.check_int(seed, "seed", 0)
+
+
+def _model_score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Model score at ``sigma`` in float64, evaluated in the model's own dtype without autograd."""
+    dtype = next(model.parameters()).dtype
+    with torch.no_grad():
+        return model(x.to(dtype), sigma).to(torch.float64)
+
+
+def score_rmse(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int = 0,
+               sigma: float = SIGMA_EVAL) -> float:
+    """Clean-score relative RMSE (Eq. 16) on ``n`` fresh teacher samples at size ``L``.
+
+    ``sqrt(sum |s_theta(x, sigma) - s_0(x)|^2 / sum |s_0(x)|^2)``, sums over samples and sites.
+    """
+    L, n, seed = _check_common(model, teacher, L, n, seed)
+    sigma = lattice.check_positive(sigma, "sigma")
+    x = teacher.sample(n, L, generator=torch.Generator().manual_seed(seed))
+    exact = teacher.score(x)
+    err = _model_score(model, x, sigma) - exact
+    return float(torch.sqrt((err ** 2).sum() / (exact ** 2).sum()))
+
+
+def _probe_setup(teacher: Teacher, L: int, n: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    x = teacher.sample(n, L, generator=gen)
+    probes = torch.randint(0, L, (n, 2), generator=gen)
+    dist = torch.stack([lattice.distance_map(L, (int(r), int(c))) for r, c in probes])  # (n, L, L)
+    return x, probes, dist
+
+
+def _band_responses(model, teacher, x, probes, dist, bands, delta, sigma):
+    """Finite-difference probe responses for each band: teacher and model, each ``(len(bands), n)``."""
+    n, L = x.shape[0], x.shape[-1]
+    regions = torch.stack([(dist >= lo) & (dist <= (L // 2 if hi is None else hi)) for lo, hi in bands])
+    xs = torch.cat([x[None], x[None] + delta * regions.to(x.dtype)]).reshape(-1, L, L)  # ((B+1) n, L, L)
+    rows = torch.arange(n).repeat(len(bands) + 1)
+    pr, pc = probes[rows, 0], probes[rows, 1]
+    at_probe = lambda s: s[torch.arange(s.shape[0]), pr, pc].reshape(len(bands) + 1, n)
+    exact = at_probe(teacher.score(xs))
+    learned = at_probe(_model_score(model, xs, sigma))
+    return exact[1:] - exact[0], learned[1:] - learned[0]
+
+
+def _relative(d_exact: torch.Tensor, d_model: torch.Tensor) -> torch.Tensor:
+    """Per-band relative error over samples: inputs ``(B, n)`` -> ``(B,)``."""
+    return torch.sqrt(((d_model - d_exact) ** 2).sum(-1) / (d_exact ** 2).sum(-1))
+
+
+def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int = 0,
+                     max_distance: int | None = None, delta: float = DELTA,
+                     sigma: float = SIGMA_EVAL) -> dict[str, torch.Tensor]:
+    """Eq. 17 response as a function of distance: each shell ``dist == d``, ``d = 1 .. max_distance``.
+
+    Returns a dict of ``(D,)`` float64 tensors: ``distance``, ``exact`` and ``model`` (rms over samples of
+    the probe response to shifting the shell by ``delta``, divided by ``delta``) and ``relative_error``.
+    """
+    L, n, seed = _check_common(model, teacher, L, n, seed)
+    max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
+    delta = lattice.check_positive(delta, "delta")
+    sigma = lattice.check_positive(sigma, "sigma")
+    x, probes, dist = _probe_setup(teacher, L, n, seed)
+    shells = [(d, d) for d in range(1, max_distance + 1)]
+    d_exact, d_model = _band_responses(model, teacher, x, probes, dist, shells, delta, sigma)
+    rms = lambda v: torch.sqrt((v ** 2).mean(-1)) / delta
+    return {"distance": torch.arange(1, max_distance + 1, dtype=torch.float64), "exact": rms(d_exact),
+            "model": rms(d_model), "relative_error": _relative(d_exact, d_model)}
+
+
+def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int = 0,
+                    delta: float = DELTA, sigma: float = SIGMA_EVAL) -> dict[str, object]:
+    """Near and far relative response errors (Eq. 17, definition in the module docstring).
+
+    Returns ``{"near": float, "far": float, "definition": dict}``; ``definition`` records the bands,
+    ``delta``, ``sigma``, ``n``, ``seed`` and the normalisation, for result files.
+    """
+    L, n, seed = _check_common(model, teacher, L, n, seed)
+    delta = lattice.check_positive(delta, "delta")
+    sigma = lattice.check_positive(sigma, "sigma")
+    x, probes, dist = _probe_setup(teacher, L, n, seed)
+    d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
+    near, far = _relative(d_exact, d_model).tolist()
+    definition = {
+        "near_band": list(NEAR_BAND), "far_band": [FAR_BAND[0], L // 2], "delta": delta, "sigma": sigma,
+        "n": n, "seed": seed, "perturbation": "constant shift delta on the band's sites around a random probe",
+        "normalisation": "sqrt(sum_n (ds_model - ds_exact)^2 / sum_n ds_exact^2) at the probe",
+    }
+    return {"near": near, "far": far, "definition": definition}
+
+
+def tail_fraction(response_row: torch.Tensor, site: tuple[int, int], R: int):
+    """Fraction of the off-site response beyond distance ``R`` (Eq. 5 over the total off-site response).
+
+    ``response_row``: ``(L, L)`` or ``(n, L, L)``, the row ``d s[site] / d x`` (d_c = 1, so the operator
+    norm is ``|.|``). Returns ``sum_{dist > R} |row| / sum_{dist > 0} |row|``: a float for one row, an
+    ``(n,)`` float64 tensor for a batch.
+    """
+    if not isinstance(response_row, torch.Tensor):
+        raise TypeError(f"response_row must be a torch.Tensor of shape (L, L) or (n, L, L); "
+                        f"got {type(response_row).__name__}")
+    if response_row.dim() not in (2, 3):
+        raise ValueError(f"response_row must have shape (L, L) or (n, L, L); got {tuple(response_row.shape)}")
+    rows = response_row if response_row.dim() == 3 else response_row[None]
+    rows = lattice.check_field(rows, name="response_row").to(torch.float64).abs()
+    L = rows.shape[-1]
+    site = lattice.check_site(site, L)
+    R = lattice.check_int(R, "R", 0)
+    dist = lattice.distance_map(L, site)
+    total = rows[:, dist > 0].sum(-1)
+    if (total == 0).any():
+        raise ValueError("response_row has no off-site response (all zero): the tail fraction is undefined")
+    frac = rows[:, dist > R].sum(-1) / total
+    return float(frac[0]) if response_row.dim() == 2 else frac

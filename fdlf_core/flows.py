@@ -1,0 +1,181 @@
+"""Invertible lattice layers of the FDLF teachers (paper Sec. 3, Eq. 14-15; Appendix B.2).
+
+Sign convention, used by every layer and by ``Composite``:
+
+- ``forward(z) -> (x, logdet)`` with ``logdet = log|det dx/dz|``, shape ``(n,)``;
+- ``inverse(x) -> (z, logdet)`` with ``logdet = log|det dz/dx|`` (the negated forward value at the
+  matching point), shape ``(n,)``.
+
+Fields are ``(n, L, L)`` float64 tensors on a periodic lattice with even ``L``. Every layer carries its
+locality ``radius`` (an output site depends on input sites within that periodic Chebyshev distance, in
+both directions) and ``is_global`` (true only for the mean-mode layer, whose coupling is all-to-all).
+Layers hold fixed tensors, not trainable parameters: a teacher is a fixed, exactly known distribution.
+
+Checkerboard layers update one parity class ``(row + col) % 2 == parity`` from the other, so they are
+equivariant under lattice shifts with ``dy + dx`` even (not under odd shifts, which swap the classes).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .lattice import neighbour_offsets, parity_mask
+
+
+def circular_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """2D cross-correlation on the torus: ``x (n, C_in, L, L)``, ``weight (C_out, C_in, k, k)``, k odd."""
+    pad = weight.shape[-1] // 2
+    if pad:
+        x = F.pad(x, (pad, pad, pad, pad), mode="circular")
+    return F.conv2d(x, weight, bias)
+
+
+def _masks(x: torch.Tensor, parity: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float ``(L, L)`` masks of the updated (active) and conditioning (passive) checkerboard classes."""
+    active = parity_mask(x.shape[-1], parity).to(dtype=x.dtype, device=x.device)
+    return active, 1.0 - active
+
+
+class AffineCoupling:
+    """Checkerboard affine coupling (RealNVP-style, Dinh et al. 2017) with a fixed local conditioner.
+
+    ``x_a = z_a * exp(s(z_p)) + t(z_p)`` on the active class ``a``; the passive class ``p`` is copied.
+    The conditioner is ``conv3x3 (1 -> hidden) -> tanh -> conv1x1 (hidden -> 2)`` with circular padding;
+    because it only sees the passive class, which the layer leaves unchanged, the inverse evaluates the
+    same ``s, t`` and ``log|det| = sum_a s``. The log-scale is bounded, ``s = clip * tanh(raw / clip)``,
+    so every layer is bi-Lipschitz. Radius 1 (the 3x3 stencil).
+    """
+
+    radius = 1
+    is_global = False
+
+    def __init__(self, parity: int, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
+                 scale_clip: float):
+        self.parity = parity
+        self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2  # (h,1,3,3), (h,), (2,h,1,1), (2,)
+        self.scale_clip = scale_clip
+
+    def _shift_and_log_scale(self, passive_field: torch.Tensor, active: torch.Tensor):
+        h = torch.tanh(circular_conv(passive_field[:, None], self.w1, self.b1))  # (n, hidden, L, L)
+        raw = circular_conv(h, self.w2, self.b2)                                   # (n, 2, L, L)
+        log_scale = self.scale_clip * torch.tanh(raw[:, 0] / self.scale_clip) * active
+        return raw[:, 1] * active, log_scale
+
+    def forward(self, z: torch.Tensor):
+        active, passive = _masks(z, self.parity)
+        t, s = self._shift_and_log_scale(z * passive, active)
+        return z * torch.exp(s) + t, s.sum(dim=(1, 2))
+
+    def inverse(self, x: torch.Tensor):
+        active, passive = _masks(x, self.parity)
+        t, s = self._shift_and_log_scale(x * passive, active)
+        return (x - t) * torch.exp(-s), -s.sum(dim=(1, 2))
+
+
+class AdditiveSmoother:
+    """Volume-preserving additive smoother: ``x_a = z_a + sum_j w(dist(a, j)) g(z_j)``.
+
+    The sum runs over the distinct torus sites ``j`` of the other parity class with
+    ``0 < dist <= cutoff`` (``lattice.neighbour_offsets``, so no site is counted twice on small lattices).
+    ``w(d) = strength * d**power / Z`` with ``Z = sum d**power`` over the infinite-lattice offsets, so the
+    rule (and the total absolute weight ``strength``) is the same at every ``L`` large enough to hold the
+    stencil. ``g`` is the identity, or ``tanh`` for the paper's "nonlinear smoother". Unit Jacobian
+    determinant (triangular with unit diagonal); radius ``cutoff``.
+    """
+
+    is_global = False
+
+    def __init__(self, parity: int, cutoff: int, power: float, strength: float, nonlinear: bool):
+        self.parity = parity
+        self.radius = cutoff
+        self.power = power
+        self.strength = strength
+        self.nonlinear = nonlinear
+        stencil = [d for dy in range(-cutoff, cutoff + 1) for dx in range(-cutoff, cutoff + 1)
+                   if (dy + dx) % 2 and (d := max(abs(dy), abs(dx))) > 0]
+        self._norm = sum(d ** power for d in stencil)
+        self._kernels: dict[tuple, torch.Tensor] = {}
+
+    def kernel(self, L: int, dtype=torch.float64, device=None) -> torch.Tensor:
+        """The ``(1, 1, k, k)`` periodic weight stencil at size ``L``, ``k = 2 min(cutoff, L/2) + 1``."""
+        key = (L, dtype, device)
+        if key not in self._kernels:
+            reach = min(self.radius, L // 2)
+            k = torch.zeros(2 * reach + 1, 2 * reach + 1, dtype=torch.float64)
+            for dy, dx, dist in neighbour_offsets(L, self.radius, odd_only=True):
+                k[dy + reach, dx + reach] = self.strength * dist ** self.power / self._norm
+            self._kernels[key] = k.to(dtype=dtype, device=device)[None, None]
+        return self._kernels[key]
+
+    def _increment(self, passive_field: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+        g = torch.tanh(passive_field) if self.nonlinear else passive_field
+        kern = self.kernel(passive_field.shape[-1], passive_field.dtype, passive_field.device)
+        return circular_conv(g[:, None], kern)[:, 0] * active
+
+    def forward(self, z: torch.Tensor):
+        active, passive = _masks(z, self.parity)
+        return z + self._increment(z * passive, active), z.new_zeros(z.shape[0])
+
+    def inverse(self, x: torch.Tensor):
+        active, passive = _masks(x, self.parity)
+        return x - self._increment(x * passive, active), x.new_zeros(x.shape[0])
+
+
+class MeanStress:
+    """Exact global mean stress ``x_i = z_i + gamma(L) L^-2 sum_j z_j`` (Table 2, long-range stress).
+
+    ``gamma(L) = gamma_scale * L**exponent`` (paper: 0.005 L^1.5). The map is ``I + (gamma/L^2) 1 1^T``,
+    whose only non-unit eigenvalue is ``1 + gamma`` (on the mean mode), so ``log|det| = log(1 + gamma)``
+    and the inverse is ``z = x - gamma / ((1 + gamma) L^2) sum_j x_j``. All-to-all: ``is_global``.
+    """
+
+    radius = 0
+    is_global = True
+
+    def __init__(self, gamma_scale: float, exponent: float = 1.5):
+        self.gamma_scale = gamma_scale
+        self.exponent = exponent
+
+    def gamma(self, L: int) -> float:
+        return self.gamma_scale * L ** self.exponent
+
+    def forward(self, z: torch.Tensor):
+        L = z.shape[-1]
+        g = self.gamma(L)
+        x = z + g / L ** 2 * z.sum(dim=(1, 2), keepdim=True)
+        return x, z.new_full((z.shape[0],), math.log1p(g))
+
+    def inverse(self, x: torch.Tensor):
+        L = x.shape[-1]
+        g = self.gamma(L)
+        z = x - g / ((1.0 + g) * L ** 2) * x.sum(dim=(1, 2), keepdim=True)
+        return z, x.new_full((x.shape[0],), -math.log1p(g))
+
+
+class Composite:
+    """``layers[-1] o ... o layers[0]``: forward in order, inverse in reverse order, log-dets summed.
+
+    ``radius`` is the sum of the layer radii (the finite-range part); ``is_global`` if any layer is.
+    """
+
+    def __init__(self, layers: Sequence):
+        self.layers = list(layers)
+        self.radius = sum(layer.radius for layer in self.layers)
+        self.is_global = any(layer.is_global for layer in self.layers)
+
+    def forward(self, z: torch.Tensor):
+        logdet = z.new_zeros(z.shape[0])
+        for layer in self.layers:
+            z, ld = layer.forward(z)
+            logdet = logdet + ld
+        return z, logdet
+
+    def inverse(self, x: torch.Tensor):
+        logdet = x.new_zeros(x.shape[0])
+        for layer in reversed(self.layers):
+            x, ld = layer.inverse(x)
+            logdet = logdet + ld
+        return x, logdet

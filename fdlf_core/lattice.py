@@ -1,0 +1,135 @@
+"""Periodic square lattice: distances, checkerboard parity, neighbour offsets, input checks.
+
+Conventions (shared by the whole package):
+- a lattice field is a ``(n, L, L)`` tensor; sites are ``(row, col)`` tuples;
+- distances are periodic Chebyshev distances on the ``L x L`` torus;
+- ``L`` is even and ``>= 4`` so that the checkerboard colouring is consistent across the periodic seam.
+
+The validators here are the single place where public entry points check their arguments; they raise
+``ValueError``/``TypeError`` naming the parameter, the value and what is allowed.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+
+MIN_L = 4
+
+
+def check_L(L, name: str = "L") -> int:
+    """Return ``L`` as an int after checking it is an even integer ``>= 4``."""
+    if isinstance(L, bool) or not isinstance(L, Integral):
+        raise TypeError(f"{name} must be an int (even, >= {MIN_L}); got {type(L).__name__} {L!r}")
+    if L < MIN_L or L % 2:
+        raise ValueError(f"{name} must be an even integer >= {MIN_L} (periodic checkerboard); got {L}")
+    return int(L)
+
+
+def check_int(value, name: str, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an int after checking ``minimum <= value (<= maximum)``."""
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an int {allowed}; got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an int {allowed}; got {value}")
+    return int(value)
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``value`` as a float after checking it is finite and ``> 0``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a finite real number > 0; got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite real number > 0; got {value}")
+    return float(value)
+
+
+def check_finite(value, name: str) -> float:
+    """Return ``value`` as a float after checking it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a finite real number; got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number; got {value}")
+    return float(value)
+
+
+def check_field(x, name: str = "x", L: int | None = None) -> torch.Tensor:
+    """Check ``x`` is a finite floating ``(n, L, L)`` tensor with ``n >= 1`` and a valid ``L``.
+
+    Returns ``x`` unchanged (no copy, no dtype cast: callers cast at their own boundary).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (n, L, L); got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[1] != x.shape[2]:
+        raise ValueError(f"{name} must have shape (n, L, L) with a square lattice; got {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} must hold n >= 1 fields; got shape {tuple(x.shape)}")
+    check_L(x.shape[-1], name=f"{name}.shape[-1] (L)")
+    if L is not None and x.shape[-1] != L:
+        raise ValueError(f"{name} must be on an L={L} lattice; got L={x.shape[-1]}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return x
+
+
+def check_site(site, L: int, name: str = "site") -> tuple[int, int]:
+    """Return ``site`` as a ``(row, col)`` tuple of ints inside ``[0, L)``."""
+    if (not isinstance(site, (tuple, list)) or len(site) != 2
+            or any(isinstance(c, bool) or not isinstance(c, Integral) for c in site)):
+        raise TypeError(f"{name} must be a (row, col) pair of ints; got {site!r}")
+    r, c = int(site[0]), int(site[1])
+    if not (0 <= r < L and 0 <= c < L):
+        raise ValueError(f"{name} must lie inside the lattice, 0 <= row, col < {L}; got {site!r}")
+    return r, c
+
+
+def canonical_offset(d: int, L: int) -> int:
+    """Representative of the displacement ``d`` modulo ``L`` in ``(-L/2, L/2]``."""
+    d = d % L
+    return d - L if d > L // 2 else d
+
+
+def distance_map(L: int, site: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Periodic Chebyshev distance of every site to ``site``: ``(L, L)`` int64, values in ``[0, L/2]``."""
+    L = check_L(L)
+    r, c = check_site(site, L)
+    idx = torch.arange(L)
+    dr = torch.minimum((idx - r) % L, (r - idx) % L)
+    dc = torch.minimum((idx - c) % L, (c - idx) % L)
+    return torch.maximum(dr[:, None], dc[None, :])
+
+
+def parity_mask(L: int, parity: int) -> torch.Tensor:
+    """``(L, L)`` bool mask of the checkerboard class ``(row + col) % 2 == parity``."""
+    L = check_L(L)
+    if parity not in (0, 1):
+        raise ValueError(f"parity must be 0 or 1; got {parity!r}")
+    idx = torch.arange(L)
+    return (idx[:, None] + idx[None, :]) % 2 == parity
+
+
+def neighbour_offsets(L: int, cutoff: int, *, odd_only: bool = False) -> list[tuple[int, int, int]]:
+    """Distinct torus displacements ``(dy, dx)`` with ``0 < dist <= cutoff``, as ``(dy, dx, dist)``.
+
+    Displacements are taken modulo ``L`` and listed once each (canonical representatives in
+    ``(-L/2, L/2]``), so a cutoff of ``L/2`` or more does not count a wrapped site twice.
+    ``odd_only`` keeps the displacements with ``dy + dx`` odd, i.e. those joining the two checkerboard
+    classes (well defined because ``L`` is even). Sorted by ``(dist, dy, dx)``.
+    """
+    L = check_L(L)
+    cutoff = check_int(cutoff, "cutoff", 0)
+    reach = min(cutoff, L // 2)
+    seen = set()
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            seen.add((canonical_offset(dy, L), canonical_offset(dx, L)))
+    out = []
+    for dy, dx in seen:
+        dist = max(abs(dy), abs(dx))
+        if 0 < dist <= cutoff and (not odd_only or (dy + dx) % 2):
+            out.append((dy, dx, dist))
+    return sorted(out, key=lambda t: (t[2], t[0], t[1]))

@@ -1,0 +1,115 @@
+"""flows: the shared invertible-layer test (STYLE rule 9).
+
+References: inverse(forward(z)) == z; forward and inverse log-dets cancel; the log-det equals
+``slogdet`` of the dense autograd Jacobian on a small lattice; the dependency radius is read off the
+same Jacobian; the smoother's linear map is compared with a brute-force weight matrix.
+"""
+import itertools
+import math
+
+import pytest
+import torch
+
+from fdlf_core import lattice, teachers
+from fdlf_core.flows import AdditiveSmoother, Composite, MeanStress
+
+from conftest import gen
+
+
+def _coupling(parity, seed=3):
+    cfg = teachers.TeacherConfig("simple_local", seed=seed, coupling_strength=1.0)
+    return teachers._coupling(cfg, "pre", 0, parity)
+
+
+LAYERS = {
+    "coupling_even": lambda: _coupling(0),
+    "coupling_odd": lambda: _coupling(1),
+    "smoother_linear": lambda: AdditiveSmoother(0, cutoff=2, power=-1.0, strength=0.7, nonlinear=False),
+    "smoother_nonlinear_wrapping": lambda: AdditiveSmoother(1, cutoff=8, power=0.0, strength=0.9, nonlinear=True),
+    "mean_stress": lambda: MeanStress(0.005),
+    "complex_long_flow": lambda: teachers.make("complex_long").flow,
+    "medium_range_flow": lambda: teachers.make("medium_range").flow,
+}
+
+
+def dense_jacobian(fn, z):
+    """(N, N) Jacobian of fn on one (L, L) field, N = L*L."""
+    L = z.shape[-1]
+    jac = torch.autograd.functional.jacobian(lambda v: fn(v.reshape(1, L, L))[0].reshape(-1), z.reshape(-1))
+    return jac
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_inverse_and_logdet(name):
+    layer = LAYERS[name]()
+    z = torch.randn(3, 4, 4, generator=gen(1), dtype=torch.float64)
+    x, ld_fwd = layer.forward(z)
+    z_back, ld_inv = layer.inverse(x)
+    assert x.shape == z.shape and ld_fwd.shape == (3,) and x.dtype == torch.float64
+    assert torch.isfinite(x).all() and torch.isfinite(ld_fwd).all()
+    torch.testing.assert_close(z_back, z, atol=1e-12, rtol=0)
+    torch.testing.assert_close(ld_fwd + ld_inv, torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    for k in range(3):  # log|det dx/dz| against the dense autograd Jacobian at L = 4
+        jac = dense_jacobian(layer.forward, z[k])
+        sign, logabs = torch.linalg.slogdet(jac)
+        assert sign != 0
+        torch.testing.assert_close(ld_fwd[k], logabs, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["coupling_even", "smoother_linear", "smoother_nonlinear_wrapping",
+                                  "medium_range_flow"])
+def test_dependency_radius(name):
+    # Each output site depends only on inputs within `radius` (periodic Chebyshev), read off the Jacobian.
+    layer = LAYERS[name]()
+    L = 2 * layer.radius + 4
+    z = torch.randn(1, L, L, generator=gen(2), dtype=torch.float64)
+    jac = dense_jacobian(layer.forward, z[0]).reshape(L, L, L, L)
+    for r, c in [(0, 0), (1, 0), (L // 2, 3)]:
+        d = lattice.distance_map(L, (r, c))
+        assert (jac[r, c][d > layer.radius] == 0).all()
+        if r == 0 and c == 0 and not isinstance(layer, Composite):
+            assert (jac[r, c][d == layer.radius] != 0).any() or (jac[1, 0][lattice.distance_map(L, (1, 0)) == layer.radius] != 0).any()
+
+
+@pytest.mark.parametrize("L,cutoff,power", [(4, 8, 0.0), (6, 3, -0.75), (8, 2, -1.0), (16, 5, 1.0)])
+def test_smoother_matches_brute_force_weights(L, cutoff, power):
+    # Reference: x_i = z_i + sum_j w(dist) z_j over distinct other-parity sites, 0 < dist <= cutoff.
+    strength = 0.8
+    layer = AdditiveSmoother(0, cutoff, power, strength, nonlinear=False)
+    stencil = [max(abs(a), abs(b)) for a in range(-cutoff, cutoff + 1) for b in range(-cutoff, cutoff + 1)
+               if (a + b) % 2]
+    norm = sum(d ** power for d in stencil)
+    sites = list(itertools.product(range(L), range(L)))
+    expected = torch.eye(L * L, dtype=torch.float64)
+    for a, (r, c) in enumerate(sites):
+        if (r + c) % 2:
+            continue
+        for b, (r2, c2) in enumerate(sites):
+            d = int(lattice.distance_map(L, (r, c))[r2, c2])
+            if (r2 + c2) % 2 and 0 < d <= cutoff:
+                expected[a, b] += strength * d ** power / norm
+    z = torch.randn(1, L, L, generator=gen(3), dtype=torch.float64)
+    torch.testing.assert_close(dense_jacobian(layer.forward, z[0]), expected, atol=1e-14, rtol=0)
+
+
+def test_smoother_total_weight_is_strength_when_the_stencil_fits():
+    layer = AdditiveSmoother(0, cutoff=5, power=-0.75, strength=0.6, nonlinear=False)
+    assert layer.kernel(20).abs().sum().item() == pytest.approx(0.6, abs=1e-14)
+
+
+@pytest.mark.parametrize("L", [4, 16, 64])
+def test_mean_stress_closed_form(L):
+    layer = MeanStress(0.005)
+    gamma = 0.005 * L ** 1.5
+    z = torch.randn(2, L, L, generator=gen(4), dtype=torch.float64)
+    x, ld = layer.forward(z)
+    torch.testing.assert_close(x.mean(dim=(1, 2)), (1 + gamma) * z.mean(dim=(1, 2)), atol=1e-13, rtol=1e-13)
+    torch.testing.assert_close(x - x.mean(dim=(1, 2), keepdim=True), z - z.mean(dim=(1, 2), keepdim=True),
+                               atol=1e-13, rtol=0)
+    assert ld[0].item() == pytest.approx(math.log1p(gamma), rel=1e-15)
+
+
+def test_composite_radius_and_order():
+    flow = teachers.make("medium_range").flow
+    assert flow.radius == sum(layer.radius for layer in flow.layers) == 8 + 30
+    assert not flow.is_global and teachers.make("complex_long").flow.is_global

@@ -1,0 +1,66 @@
+"""lattice: distances, parity, offset sets on the torus (references: brute-force enumeration)."""
+import itertools
+
+import pytest
+import torch
+
+from fdlf_core import lattice
+
+
+def brute_distance(L, a, b):
+    dr = min((a[0] - b[0]) % L, (b[0] - a[0]) % L)
+    dc = min((a[1] - b[1]) % L, (b[1] - a[1]) % L)
+    return max(dr, dc)
+
+
+@pytest.mark.parametrize("L,site", [(4, (0, 0)), (6, (5, 2)), (10, (3, 9))])
+def test_distance_map_matches_brute_force(L, site):
+    d = lattice.distance_map(L, site)
+    for r, c in itertools.product(range(L), range(L)):
+        assert d[r, c] == brute_distance(L, site, (r, c))
+
+
+@pytest.mark.parametrize("L,cutoff", [(4, 1), (4, 8), (6, 2), (6, 3), (16, 8), (20, 5)])
+@pytest.mark.parametrize("odd_only", [False, True])
+def test_neighbour_offsets_are_the_distinct_torus_sites(L, cutoff, odd_only):
+    # Reference: every site j != 0 of the torus with 0 < dist(0, j) <= cutoff, counted once.
+    expected = set()
+    for r, c in itertools.product(range(L), range(L)):
+        dist = brute_distance(L, (0, 0), (r, c))
+        if 0 < dist <= cutoff and (not odd_only or (r + c) % 2):
+            expected.add((r, c, dist))
+    got = lattice.neighbour_offsets(L, cutoff, odd_only=odd_only)
+    assert len(got) == len(expected)
+    assert {(dy % L, dx % L, d) for dy, dx, d in got} == expected
+
+
+def test_parity_masks_partition_the_lattice():
+    even, odd = lattice.parity_mask(6, 0), lattice.parity_mask(6, 1)
+    assert (even ^ odd).all() and even.sum() == odd.sum() == 18
+    assert even[0, 0] and odd[0, 1] and even[5, 5]
+
+
+@pytest.mark.parametrize("L,err", [(5, ValueError), (2, ValueError), (0, ValueError), (-4, ValueError),
+                                   (4.0, TypeError), (True, TypeError), ("8", TypeError)])
+def test_check_L_rejects_bad_sizes(L, err):
+    with pytest.raises(err, match="L must be"):
+        lattice.check_L(L)
+
+
+def test_check_field_messages():
+    with pytest.raises(ValueError, match=r"x must have shape \(n, L, L\)"):
+        lattice.check_field(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="finite"):
+        lattice.check_field(torch.full((1, 4, 4), float("nan")))
+    with pytest.raises(TypeError, match="floating-point"):
+        lattice.check_field(torch.zeros(1, 4, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="even integer"):
+        lattice.check_field(torch.zeros(1, 5, 5))
+    with pytest.raises(ValueError, match="n >= 1"):
+        lattice.check_field(torch.zeros(0, 4, 4))
+
+
+@pytest.mark.parametrize("site", [(4, 0), (0, -1), (1, 2, 3)])
+def test_check_site_rejects_outside(site):
+    with pytest.raises((ValueError, TypeError), match="site"):
+        lattice.check_site(site, 4)
