@@ -18,9 +18,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"fdlf demo: DSM on {args.family} (teacher r={teacher.locality_radius}) at L={args.L}, "
           f"LocalCNN B={args.blocks} width={args.width} (R_eff={model.receptive_radius}), "
           f"{args.steps} steps x batch {args.batch_size}, seed {args.seed}")
+    untrained = diagnostics.score_rmse(model, teacher, args.L, n=args.eval_n, seed=args.seed)
     result = train_dsm(teacher, model, args.L, args.steps, args.batch_size, lr=args.lr, seed=args.seed)
-    print(f"trained in {result.wall_s:.1f} s; DSM loss {sum(result.losses[:50]) / min(50, len(result.losses)):.4f}"
-          f" (first 50 steps) -> {sum(result.losses[-50:]) / min(50, len(result.losses)):.4f} (last 50)")
+    trained = diagnostics.score_rmse(model, teacher, args.L, n=args.eval_n, seed=args.seed)
+    print(f"trained in {result.wall_s:.1f} s; score RMSE at L={args.L}: {untrained:.3f} untrained -> {trained:.3f}")
     if args.save:
         print(f"checkpoint: {save_checkpoint(args.save, result)}")
     print(f"\n{'L':>4}  {'score RMSE (Eq.16)':>18}  {'near resp. err':>14}  {'far resp. err':>13}  {'eval s':>6}")
