@@ -1,9 +1,10 @@
-"""``fdlf`` command line. Exit codes: 0 success, 2 bad input (a one-line message, no traceback)."""
+"""``fdlf`` command line. Exit codes: 0 success, 2 bad input or a failed run (one line on stderr, no traceback)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from . import diagnostics, lattice, teachers
 from .models import LocalCNN
@@ -15,6 +16,8 @@ def _demo(args: argparse.Namespace) -> int:
     model = LocalCNN(blocks=args.blocks, width=args.width, seed=args.seed)
     for L in args.eval_sizes:  # validate everything before spending a minute on training
         lattice.check_L(L, "--eval-sizes")
+    if args.save and Path(args.save).is_dir():
+        raise ValueError(f"--save must be a file path, not a directory: {args.save}")
     print(f"fdlf demo: DSM on {args.family} (teacher r={teacher.locality_radius}) at L={args.L}, "
           f"LocalCNN B={args.blocks} width={args.width} (R_eff={model.receptive_radius}), "
           f"{args.steps} steps x batch {args.batch_size}, seed {args.seed}")
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
         print(f"fdlf {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from . import lattice
+from .models import model_dtype
 from .teachers import Teacher
 
 NEAR_BAND = (1, 2)
@@ -42,9 +43,12 @@ def _check_common(model, teacher, L, n, seed):
 
 def _model_score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Model score at ``sigma`` in float64, evaluated in the model's own dtype without autograd."""
-    dtype = next(model.parameters()).dtype
     with torch.no_grad():
-        return model(x.to(dtype), sigma).to(torch.float64)
+        out = model(x.to(model_dtype(model)), sigma)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise ValueError(f"model(x, sigma) must return a tensor of the input's shape {tuple(x.shape)}; got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    return out.to(torch.float64)
 
 
 def score_rmse(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int = 0,
@@ -93,7 +97,8 @@ def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, see
     """Eq. 17 response as a function of distance: each shell ``dist == d``, ``d = 1 .. max_distance``.
 
     Returns a dict of ``(D,)`` float64 tensors: ``distance``, ``exact`` and ``model`` (rms over samples of
-    the probe response to shifting the shell by ``delta``, divided by ``delta``) and ``relative_error``.
+    the probe response to shifting the shell by ``delta``, divided by ``delta``) and ``relative_error``
+    (NaN on a shell where the exact response is exactly zero, e.g. beyond ``2 r`` of a local teacher).
     """
     L, n, seed = _check_common(model, teacher, L, n, seed)
     max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
@@ -115,6 +120,9 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     ``delta``, ``sigma``, ``n``, ``seed`` and the normalisation, for result files.
     """
     L, n, seed = _check_common(model, teacher, L, n, seed)
+    if L // 2 < FAR_BAND[0]:
+        raise ValueError(f"L must be >= {2 * FAR_BAND[0]} for response_errors (the far band starts at distance "
+                         f"{FAR_BAND[0]}); got {L}")
     delta = lattice.check_positive(delta, "delta")
     sigma = lattice.check_positive(sigma, "sigma")
     x, probes, dist = _probe_setup(teacher, L, n, seed)

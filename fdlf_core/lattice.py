@@ -41,7 +41,7 @@ def check_positive(value, name: str) -> float:
     """Return ``value`` as a float after checking it is finite and ``> 0``."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a finite real number > 0; got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(_as_float(value)) or value <= 0:
         raise ValueError(f"{name} must be a finite real number > 0; got {value}")
     return float(value)
 
@@ -50,9 +50,17 @@ def check_finite(value, name: str) -> float:
     """Return ``value`` as a float after checking it is a finite real number."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a finite real number; got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
+    if not math.isfinite(_as_float(value)):
         raise ValueError(f"{name} must be a finite real number; got {value}")
     return float(value)
+
+
+def _as_float(value) -> float:
+    """``float(value)``, with values too large for a float mapped to inf (then rejected as non-finite)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def check_field(x, name: str = "x", L: int | None = None) -> torch.Tensor:

@@ -7,7 +7,6 @@ Noise conditioning enters only through per-sample scalars of ``sigma``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
@@ -49,10 +48,18 @@ def check_sigma(sigma, n: int, name: str = "sigma") -> torch.Tensor:
             sigma = sigma.reshape(1).expand(n)
         if sigma.shape != (n,):
             raise ValueError(f"{name} must be a float or a tensor of shape ({n},); got shape {tuple(sigma.shape)}")
+        if not sigma.is_floating_point():
+            raise TypeError(f"{name} must be a float or a real floating-point tensor; got dtype {sigma.dtype}")
         if not (torch.isfinite(sigma).all() and (sigma > 0).all()):
             raise ValueError(f"{name} must be finite and > 0 everywhere")
         return sigma.detach().to(torch.float64)
     return torch.full((n,), lattice.check_positive(sigma, name), dtype=torch.float64)
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of ``model``'s parameters (float32 for a parameter-free module)."""
+    param = next(model.parameters(), None)
+    return torch.float32 if param is None else param.dtype
 
 
 class LocalCNN(nn.Module):

@@ -61,7 +61,11 @@ class TeacherConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "TeacherConfig":
-        return cls(**json.loads(text))
+        data = json.loads(text)
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown TeacherConfig field(s) {unknown}")
+        return cls(**data)
 
 
 FAMILIES: dict[str, TeacherConfig] = {
@@ -74,6 +78,8 @@ FAMILIES: dict[str, TeacherConfig] = {
                                   power=0.0, nonlinear=True, smoother_strength=0.75, gamma_scale=0.005),
 }
 
+MAX_CUTOFF = 64       # smoother reach; beyond it the stencil set-up dominates every call
+MAX_ABS_POWER = 10.0  # |power| beyond this over/underflows the weights at the cutoff
 _OVERRIDABLE = tuple(f.name for f in dataclasses.fields(TeacherConfig) if f.name not in ("family", "seed"))
 _STACK_IDS = {"pre": 0, "flow": 1}
 
@@ -84,9 +90,10 @@ def _check_config(cfg: TeacherConfig) -> TeacherConfig:
     lattice.check_int(cfg.seed, "seed", 0)
     for name in ("pre_depth", "flow_depth", "smoother_depth"):
         lattice.check_int(getattr(cfg, name), name, 0)
-    lattice.check_int(cfg.cutoff, "cutoff", 1)
+    lattice.check_int(cfg.cutoff, "cutoff", 1, MAX_CUTOFF)
     lattice.check_int(cfg.hidden, "hidden", 1)
-    lattice.check_finite(cfg.power, "power")
+    if abs(lattice.check_finite(cfg.power, "power")) > MAX_ABS_POWER:
+        raise ValueError(f"power must lie in [-{MAX_ABS_POWER}, {MAX_ABS_POWER}]; got {cfg.power}")
     if not isinstance(cfg.nonlinear, bool):
         raise TypeError(f"nonlinear must be a bool; got {cfg.nonlinear!r}")
     for name in ("smoother_strength", "gamma_scale", "coupling_strength"):
@@ -147,6 +154,8 @@ class Teacher:
         """``n`` exact samples ``(n, L, L)`` float64 (``generator=None`` draws from torch's global RNG)."""
         n = lattice.check_int(n, "n", 1)
         L = lattice.check_L(L)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         z = torch.randn(n, L, L, generator=generator, dtype=torch.float64)
         with torch.no_grad():
             return self.flow.forward(z)[0]

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import lattice
 from .atomic import atomic_write
-from .models import LocalCNN, LocalCNNConfig
+from .models import LocalCNN, LocalCNNConfig, check_sigma, model_dtype
 from .provenance import provenance
 from .teachers import Teacher, TeacherConfig
 
@@ -67,12 +67,20 @@ def _check_train_config(cfg: TrainConfig) -> TrainConfig:
 
 def sample_sigma(n: int, sigma_min: float, sigma_max: float, generator: torch.Generator) -> torch.Tensor:
     """``n`` noise levels, log-uniform on ``[sigma_min, sigma_max]``: ``(n,)`` float64."""
+    n = lattice.check_int(n, "n", 1)
+    if lattice.check_positive(sigma_min, "sigma_min") >= lattice.check_positive(sigma_max, "sigma_max"):
+        raise ValueError(f"sigma_min must be < sigma_max; got sigma_min={sigma_min}, sigma_max={sigma_max}")
     u = torch.rand(n, generator=generator, dtype=torch.float64)
     return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min)))
 
 
 def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """Per-sample sigma^2-weighted DSM loss (Eq. 3): ``x0, eps (n, L, L)``, ``sigma (n,)`` -> ``(n,)``."""
+    """Per-sample sigma^2-weighted DSM loss (Eq. 3): ``x0, eps (n, L, L)``, ``sigma`` float or ``(n,)`` -> ``(n,)``."""
+    x0 = lattice.check_field(x0, "x0")
+    eps = lattice.check_field(eps, "eps", L=x0.shape[-1])
+    if eps.shape != x0.shape:
+        raise ValueError(f"eps must have the shape of x0, {tuple(x0.shape)}; got {tuple(eps.shape)}")
+    sigma = check_sigma(sigma, x0.shape[0])
     sig = sigma.to(x0.dtype)[:, None, None]
     score = model(x0 + sig * eps, sigma)
     return ((sig * score + eps) ** 2).mean(dim=(1, 2))
@@ -92,7 +100,7 @@ def train_dsm(teacher: Teacher, model: nn.Module, L: int, steps: int, batch_size
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
     cfg = _check_train_config(TrainConfig(L, steps, batch_size, lr, sigma_min, sigma_max, seed))
     gen = torch.Generator().manual_seed(seed)
-    dtype = next(model.parameters()).dtype
+    dtype = model_dtype(model)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
     model.train()

@@ -38,3 +38,10 @@ def test_unknown_family_is_an_argparse_error():
     proc = subprocess.run([sys.executable, "-m", "fdlf_core.cli", "demo", "--family", "nope"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_save_to_a_directory_is_rejected_before_training(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "fdlf_core.cli"] + TINY + ["--save", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--save must be a file path" in proc.stderr
+    assert "trained in" not in proc.stdout

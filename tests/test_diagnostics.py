@@ -30,6 +30,13 @@ class Zero(nn.Module):
         return torch.zeros_like(x)
 
 
+class Squeezed(nn.Module):
+    """A broken model whose output would silently broadcast: (n, 1, 1)."""
+
+    def forward(self, x, sigma):
+        return x[:, :1, :1]
+
+
 @pytest.mark.parametrize("family", ["simple_local", "complex_long"])
 def test_exact_student_scores_zero_and_silent_student_scores_one(family):
     t = teachers.make(family)
@@ -101,6 +108,8 @@ def test_tail_fraction_hand_computed():
     (lambda: diagnostics.response_errors(LocalCNN(1, 4), "simple_local", 8), "teacher must be"),
     (lambda: diagnostics.response_profile(LocalCNN(1, 4), teachers.make("simple_local"), 8, max_distance=5),
      "max_distance must be"),
+    (lambda: diagnostics.response_errors(LocalCNN(1, 4), teachers.make("simple_local"), 4), "L must be >= 6"),
+    (lambda: diagnostics.score_rmse(Squeezed(), teachers.make("simple_local"), 8), "input's shape"),
 ])
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):

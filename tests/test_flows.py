@@ -74,7 +74,8 @@ def test_dependency_radius(name):
     assert reached
 
 
-@pytest.mark.parametrize("L,cutoff,power", [(4, 8, 0.0), (6, 3, -0.75), (8, 2, -1.0), (16, 5, 1.0)])
+@pytest.mark.parametrize("L,cutoff,power", [(4, 8, 0.0), (4, 3, 1.0), (6, 5, -0.75), (6, 3, -0.75),
+                                            (8, 2, -1.0), (8, 7, 0.5), (16, 5, 1.0)])
 def test_smoother_matches_brute_force_weights(L, cutoff, power):
     # Reference: x_i = z_i + sum_j w(dist) z_j over distinct other-parity sites, 0 < dist <= cutoff.
     strength = 0.8
@@ -113,7 +114,16 @@ def test_mean_stress_closed_form(L):
     assert ld[0].item() == pytest.approx(math.log1p(gamma), rel=1e-15)
 
 
-def test_composite_radius_and_order():
+def test_composite_order_and_radius():
+    first, second = _coupling(0, seed=1), MeanStress(0.01)
+    z = torch.randn(2, 6, 6, generator=gen(5), dtype=torch.float64)
+    x, ld = Composite([first, second]).forward(z)
+    y, ld1 = first.forward(z)
+    ref, ld2 = second.forward(y)
+    torch.testing.assert_close(x, ref, atol=0, rtol=0)
+    torch.testing.assert_close(ld, ld1 + ld2, atol=1e-15, rtol=0)
+    back, ld_inv = Composite([first, second]).inverse(x)
+    torch.testing.assert_close(back, z, atol=1e-12, rtol=0)
     flow = teachers.make("medium_range").flow
     assert flow.radius == sum(layer.radius for layer in flow.layers) == 8 + 30
     assert not flow.is_global and teachers.make("complex_long").flow.is_global

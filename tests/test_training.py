@@ -90,21 +90,27 @@ def test_checkpoint_round_trip_is_atomic_and_weights_only(tmp_path):
     assert loaded.config == result.config and loaded.teacher_config == teacher.config
     assert loaded.losses == result.losses
     assert set(loaded.meta["provenance"]) == {"versions", "git_revision", "machine"}
-    # torch.load with weights_only=True is what reads it: a plain pickle of an arbitrary object must fail.
-    payload = torch.load(path, weights_only=True)
-    assert payload["format"] == "fdlf.checkpoint/1"
+    # the file holds only tensors and plain values: torch's safe loader reads it
+    assert torch.load(path, weights_only=True)["format"] == "fdlf.checkpoint/1"
 
 
-def test_failed_save_keeps_the_old_checkpoint(tmp_path):
+def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     teacher = teachers.make("simple_local")
     result = train_dsm(teacher, LocalCNN(1, 4), L=8, steps=2, batch_size=2, progress=False)
     path = save_checkpoint(tmp_path / "m.pt", result)
     before = path.read_bytes()
-    result.model.conv_in.weight.data.fill_(float("nan"))
+
+    def half_written_then_killed(obj, f):
+        f.write(b"PK partial bytes")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", half_written_then_killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, result)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
     bad = type(result)(nn.Linear(1, 1), result.losses, result.config, result.teacher_config, 0.0)
     with pytest.raises(TypeError, match="LocalCNN"):
         save_checkpoint(path, bad)
-    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
 def test_corrupt_and_foreign_checkpoints_are_rejected(tmp_path):
@@ -135,3 +141,23 @@ def test_bad_training_input(kwargs, match):
         train_dsm(teachers.make("simple_local"), LocalCNN(1, 4), progress=False, **args)
     with pytest.raises(TypeError, match="teacher must be"):
         train_dsm("simple_local", LocalCNN(1, 4), L=8, steps=1, batch_size=1)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: sample_sigma(4, 0.0, 1.0, gen(0)), "sigma_min must be"),
+    (lambda: sample_sigma(4, 1.0, 0.5, gen(0)), "sigma_min must be <"),
+    (lambda: sample_sigma(0, 0.1, 1.0, gen(0)), "n must be"),
+    (lambda: dsm_loss(LocalCNN(1, 4), torch.zeros(2, 8, 8), 0.0, torch.zeros(2, 8, 8)), "sigma must be"),
+    (lambda: dsm_loss(LocalCNN(1, 4), torch.zeros(2, 8, 8), 0.1, torch.zeros(2, 6, 6)), "eps must be"),
+    (lambda: dsm_loss(LocalCNN(1, 4), torch.zeros(2, 8, 8), torch.ones(2, dtype=torch.int64),
+                      torch.zeros(2, 8, 8)), "sigma must be a float or a real floating-point"),
+])
+def test_bad_loss_input(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call()
+
+
+def test_dsm_loss_accepts_a_float_sigma():
+    x0, eps = torch.randn(3, 8, 8, generator=gen(5)), torch.randn(3, 8, 8, generator=gen(6))
+    model = LocalCNN(1, 4)
+    torch.testing.assert_close(dsm_loss(model, x0, 0.3, eps), dsm_loss(model, x0, torch.full((3,), 0.3), eps))
