@@ -33,12 +33,13 @@ DELTA = 0.01
 SIGMA_EVAL = 0.005
 
 
-def _check_common(model, teacher, L, n, seed):
+def _check_common(model, teacher, L, n, seed, sigma):
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
     if not isinstance(teacher, Teacher):
         raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
-    return lattice.check_L(L), lattice.check_int(n, "n", 1), lattice.check_int(seed, "seed", 0)
+    return (lattice.check_L(L), lattice.check_int(n, "n", 1), lattice.check_int(seed, "seed", 0),
+            lattice.check_positive(sigma, "sigma"))
 
 
 def _model_score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -57,8 +58,7 @@ def score_rmse(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int
 
     ``sqrt(sum |s_theta(x, sigma) - s_0(x)|^2 / sum |s_0(x)|^2)``, sums over samples and sites.
     """
-    L, n, seed = _check_common(model, teacher, L, n, seed)
-    sigma = lattice.check_positive(sigma, "sigma")
+    L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     x = teacher.sample(n, L, generator=torch.Generator().manual_seed(seed))
     exact = teacher.score(x)
     err = _model_score(model, x, sigma) - exact
@@ -100,10 +100,9 @@ def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, see
     the probe response to shifting the shell by ``delta``, divided by ``delta``) and ``relative_error``
     (NaN on a shell where the exact response is exactly zero, e.g. beyond ``2 r`` of a local teacher).
     """
-    L, n, seed = _check_common(model, teacher, L, n, seed)
+    L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
     delta = lattice.check_positive(delta, "delta")
-    sigma = lattice.check_positive(sigma, "sigma")
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     shells = [(d, d) for d in range(1, max_distance + 1)]
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, shells, delta, sigma)
@@ -119,12 +118,11 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     Returns ``{"near": float, "far": float, "definition": dict}``; ``definition`` records the bands,
     ``delta``, ``sigma``, ``n``, ``seed`` and the normalisation, for result files.
     """
-    L, n, seed = _check_common(model, teacher, L, n, seed)
+    L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     if L // 2 < FAR_BAND[0]:
         raise ValueError(f"L must be >= {2 * FAR_BAND[0]} for response_errors (the far band starts at distance "
                          f"{FAR_BAND[0]}); got {L}")
     delta = lattice.check_positive(delta, "delta")
-    sigma = lattice.check_positive(sigma, "sigma")
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
     near, far = _relative(d_exact, d_model).tolist()

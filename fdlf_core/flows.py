@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .lattice import parity_mask
+from .lattice import cyclic_distance, parity_mask
 
 
 def circular_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -114,8 +114,7 @@ class AdditiveSmoother:
         """
         key = (L, dtype, device)
         if key not in self._operators:
-            idx = torch.arange(L)
-            cyc = torch.minimum((idx[:, None] - idx[None, :]) % L, (idx[None, :] - idx[:, None]) % L)
+            cyc = cyclic_distance(L)
             ds = range(min(self.radius, L // 2) + 1)
             last = ds[-1]
             # At d = L/2 the ball is the whole torus: every farther shell's weight folds into it.

@@ -101,14 +101,18 @@ def canonical_offset(d: int, L: int) -> int:
     return d - L if d > L // 2 else d
 
 
+def cyclic_distance(L: int) -> torch.Tensor:
+    """``(L, L)`` int64 matrix of distances ``min(|i - j|, L - |i - j|)`` on a ring of ``L`` sites."""
+    idx = torch.arange(L)
+    return torch.minimum((idx[:, None] - idx[None, :]) % L, (idx[None, :] - idx[:, None]) % L)
+
+
 def distance_map(L: int, site: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """Periodic Chebyshev distance of every site to ``site``: ``(L, L)`` int64, values in ``[0, L/2]``."""
     L = check_L(L)
     r, c = check_site(site, L)
-    idx = torch.arange(L)
-    dr = torch.minimum((idx - r) % L, (r - idx) % L)
-    dc = torch.minimum((idx - c) % L, (c - idx) % L)
-    return torch.maximum(dr[:, None], dc[None, :])
+    ring = cyclic_distance(L)
+    return torch.maximum(ring[r][:, None], ring[c][None, :])
 
 
 def parity_mask(L: int, parity: int) -> torch.Tensor:

@@ -57,19 +57,20 @@ def _check_train_config(cfg: TrainConfig) -> TrainConfig:
     lattice.check_int(cfg.steps, "steps", 1)
     lattice.check_int(cfg.batch_size, "batch_size", 1)
     lattice.check_positive(cfg.lr, "lr")
-    lattice.check_positive(cfg.sigma_min, "sigma_min")
-    lattice.check_positive(cfg.sigma_max, "sigma_max")
-    if cfg.sigma_min >= cfg.sigma_max:
-        raise ValueError(f"sigma_min must be < sigma_max; got sigma_min={cfg.sigma_min}, sigma_max={cfg.sigma_max}")
+    _check_sigma_range(cfg.sigma_min, cfg.sigma_max)
     lattice.check_int(cfg.seed, "seed", 0)
     return cfg
+
+
+def _check_sigma_range(sigma_min, sigma_max) -> None:
+    if lattice.check_positive(sigma_min, "sigma_min") >= lattice.check_positive(sigma_max, "sigma_max"):
+        raise ValueError(f"sigma_min must be < sigma_max; got sigma_min={sigma_min}, sigma_max={sigma_max}")
 
 
 def sample_sigma(n: int, sigma_min: float, sigma_max: float, generator: torch.Generator) -> torch.Tensor:
     """``n`` noise levels, log-uniform on ``[sigma_min, sigma_max]``: ``(n,)`` float64."""
     n = lattice.check_int(n, "n", 1)
-    if lattice.check_positive(sigma_min, "sigma_min") >= lattice.check_positive(sigma_max, "sigma_max"):
-        raise ValueError(f"sigma_min must be < sigma_max; got sigma_min={sigma_min}, sigma_max={sigma_max}")
+    _check_sigma_range(sigma_min, sigma_max)
     u = torch.rand(n, generator=generator, dtype=torch.float64)
     return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min)))
 
