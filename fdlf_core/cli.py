@@ -1,4 +1,8 @@
-"""``fdlf`` command line. Exit codes: 0 success, 2 bad input or a failed run (one line on stderr, no traceback)."""
+"""``fdlf`` command line.
+
+Exit codes: 0 success; 1 a reproduction notebook failed (the others still ran; its executed notebook shows
+the error); 2 bad input or a failed demo run (one line on stderr, no traceback).
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import diagnostics, lattice, teachers
+from . import diagnostics, experiments, lattice, paper, teachers
 from .models import LocalCNN
 from .training import save_checkpoint, train_dsm
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = {"fig1": "01_fig1_size_sweep.ipynb", "fig2": "02_fig2_receptive_field.ipynb"}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -37,6 +44,48 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_only(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in NOTEBOOKS]
+    if not names or unknown:
+        raise ValueError(f"--only must be a comma-separated subset of {','.join(NOTEBOOKS)}; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    figures = _parse_only(args.only)
+    jobs = lattice.check_int(args.jobs, "--jobs", 1)
+    out = Path(args.out).resolve()
+    for fig in figures:  # bad caches, unwritable --out, missing notebooks: exit 2 before any work
+        experiments.check_results(fig, args.profile, out)
+        if not (NOTEBOOK_DIR / NOTEBOOKS[fig]).is_file():
+            raise FileNotFoundError(f"notebook {NOTEBOOK_DIR / NOTEBOOKS[fig]} not found (fdlf reproduce runs "
+                                    f"from a source checkout: pip install -e .)")
+    import papermill  # heavy import, only for this command
+
+    status = {}
+    for fig in figures:
+        target = experiments.result_dir(out, fig, args.profile) / NOTEBOOKS[fig]
+        print(f"== {fig} ({args.profile}): executing {NOTEBOOKS[fig]} -> {target}", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / NOTEBOOKS[fig]), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                parameters={"profile": args.profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
+                progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+        except papermill.PapermillExecutionError as exc:
+            status[fig] = (f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None)
+            continue
+        summary = experiments.load_results(out, fig, args.profile).summary
+        checked = paper.claims(fig, summary)
+        status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
+        print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
+    print(f"{'figure':<7} {'status':<10} {'wall s':>8}  claims  results")
+    for fig, (state, wall, passed) in status.items():
+        print(f"{fig:<7} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
+    return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fdlf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval-n", type=int, default=8, help="evaluation samples per size (paper: 8)")
     demo.add_argument("--save", default=None, help="write the trained checkpoint here (atomic)")
     demo.set_defaults(func=_demo)
+    rep = sub.add_parser("reproduce", help="regenerate the paper's figures headlessly (papermill); "
+                                           "results, HTML figures and executed notebooks under --out")
+    rep.add_argument("--profile", default="quick", choices=experiments.PROFILES,
+                     help="quick: minutes, for CI; paper: the Appendix C budget with 3 seeds")
+    rep.add_argument("--only", default=",".join(NOTEBOOKS), help="comma-separated figures (default: all)")
+    rep.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes)")
+    rep.add_argument("--out", default="results", help="results root (default: ./results)")
+    rep.set_defaults(func=_reproduce)
     return parser
 
 

@@ -52,7 +52,7 @@ class TeacherConfig:
     nonlinear: bool = False         # smoother applies tanh to the conditioning sites
     smoother_strength: float = 0.5  # total absolute smoother weight per site (calibrated per family, README)
     gamma_scale: float = 0.0        # mean stress gamma(L) = gamma_scale * L**1.5 (0: off)
-    coupling_strength: float = 0.25  # std of the conditioner output (log-scale and shift)
+    coupling_strength: float = 0.1   # std of the conditioner output (log-scale and shift); calibrated, README
     scale_clip: float = 1.5         # bound on the coupling log-scale, s = clip * tanh(raw / clip)
     hidden: int = 8                 # conditioner hidden channels
 

@@ -1,0 +1,164 @@
+"""What the paper reports for its 2D figures, and the qualitative claims our runs are checked against.
+
+``REPORTED``: every number arXiv 2606.09705 gives for Fig. 1 and Fig. 2 / Table 3 (mean and s.e.m. over
+three seeds), with where it is stated. ``compare`` puts them next to a run's summary; ``claims`` turns the
+paper's qualitative statements into checks with explicit margins (``Claim.passed`` is computed, never
+assumed). Metric keys are the summary's: ``score_rmse`` (Eq. 16), ``near`` / ``far`` (Eq. 17).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Reported:
+    experiment: str
+    metric: str
+    family: str
+    R_eff: int
+    L: int
+    value: float
+    sem: float
+    source: str
+
+
+def _table3(metric, family, values):
+    return [Reported("fig2", metric, family, R, 64, v, s, "Table 3") for R, (v, s) in zip((4, 8, 14), values)]
+
+
+REPORTED: tuple[Reported, ...] = (
+    Reported("fig1", "score_rmse", "complex_long", 4, 16, 0.400, 0.007, "Sec. 4.1 text on Fig. 1"),
+    Reported("fig1", "score_rmse", "complex_long", 4, 64, 0.814, 0.022, "Sec. 4.1 text on Fig. 1"),
+    *_table3("score_rmse", "simple_local", ((0.176, 0.0010), (0.172, 0.0008), (0.170, 0.0005))),
+    *_table3("score_rmse", "medium_range", ((0.265, 0.0029), (0.163, 0.0003), (0.141, 0.0011))),
+    *_table3("score_rmse", "complex_long", ((0.677, 0.0088), (0.534, 0.0109), (0.541, 0.0146))),
+    *_table3("far", "medium_range", ((0.691, 0.0376), (0.455, 0.0309), (0.506, 0.0459))),
+    *_table3("far", "complex_long", ((0.995, 0.0120), (1.075, 0.0908), (0.942, 0.0442))),
+    Reported("fig2", "near", "medium_range", 4, 64, 0.367, 0.081, "Sec. 4.1 text on Fig. 2"),
+    Reported("fig2", "near", "medium_range", 14, 64, 0.190, 0.031, "Sec. 4.1 text on Fig. 2"),
+)
+
+
+def _lookup(summary: list[dict], family: str, R_eff: int, L: int) -> dict | None:
+    for row in summary:
+        if row["family"] == family and row["R_eff"] == R_eff and row["L"] == L:
+            return row
+    return None
+
+
+def compare(experiment: str, summary: list[dict]) -> list[dict]:
+    """Paper vs this run for every reported number of ``experiment``: a list of flat dicts.
+
+    Keys: ``metric, family, R_eff, L, paper, paper_sem, ours, ours_sem, n_seeds, source``; ``ours`` is NaN
+    where the run has no such entry.
+    """
+    out = []
+    for rep in REPORTED:
+        if rep.experiment != experiment:
+            continue
+        row = _lookup(summary, rep.family, rep.R_eff, rep.L)
+        out.append({"metric": rep.metric, "family": rep.family, "R_eff": rep.R_eff, "L": rep.L,
+                    "paper": rep.value, "paper_sem": rep.sem,
+                    "ours": row[f"{rep.metric}_mean"] if row else math.nan,
+                    "ours_sem": row[f"{rep.metric}_sem"] if row else math.nan,
+                    "n_seeds": row["n_seeds"] if row else 0, "source": rep.source})
+    return out
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One qualitative statement of the paper, checked on a run: ``passed`` and the numbers behind it."""
+
+    experiment: str
+    statement: str
+    check: str       # the inequality actually tested, with its margin
+    measured: str    # the numbers it was tested on
+    passed: bool
+
+
+def _get(summary, family, R_eff, L, metric="score_rmse") -> float:
+    row = _lookup(summary, family, R_eff, L)
+    if row is None:
+        raise ValueError(f"summary has no entry for {family}, R_eff={R_eff}, L={L}: the run is incomplete")
+    return float(row[f"{metric}_mean"])
+
+
+# Margins. "Flat": within 15 % of the training-size value. "Clearly worse": at least 1.5 times.
+# "Improves": at least 10 % lower. "Near one": far-response error of at least 0.75 at every radius
+# (a model that ignores the far band entirely scores exactly 1).
+FLAT_TOL = 0.15
+WORSE_FACTOR = 1.5
+IMPROVE_FACTOR = 0.9
+FAR_NEAR_ONE = 0.75
+
+
+def claims(experiment: str, summary: list[dict]) -> list[Claim]:
+    """The paper's qualitative claims for ``experiment`` ("fig1" or "fig2") checked on ``summary``."""
+    if experiment == "fig1":
+        return _fig1_claims(summary)
+    if experiment == "fig2":
+        return _fig2_claims(summary)
+    raise ValueError(f"experiment must be 'fig1' or 'fig2'; got {experiment!r}")
+
+
+def _fig1_claims(summary) -> list[Claim]:
+    sizes = sorted({r["L"] for r in summary})
+    lo, hi = sizes[0], sizes[-1]
+    out = []
+    for fam in ("simple_local", "complex_local"):
+        vals = [_get(summary, fam, 4, L) for L in sizes]
+        dev = max(abs(v / vals[0] - 1) for v in vals)
+        out.append(Claim("fig1", f"{fam}: score RMSE stays roughly flat from L={lo} to L={hi}",
+                         f"max_L |RMSE(L) / RMSE({lo}) - 1| <= {FLAT_TOL}",
+                         ", ".join(f"L={L}: {v:.3f}" for L, v in zip(sizes, vals)), dev <= FLAT_TOL))
+    long = [_get(summary, "complex_long", 4, L) for L in sizes]
+    local = [max(_get(summary, f, 4, L) for f in ("simple_local", "complex_local")) for L in sizes]
+    ratio = min(a / b for a, b in zip(long, local))
+    out.append(Claim("fig1", "complex_long is clearly worse than both short-range teachers at every L",
+                     f"min_L RMSE_long / max(RMSE_simple, RMSE_structured) >= {WORSE_FACTOR}",
+                     f"smallest ratio {ratio:.2f}", ratio >= WORSE_FACTOR))
+    out.append(Claim("fig1", f"complex_long degrades as L grows (paper: 0.400 at L=16 -> 0.814 at L=64)",
+                     f"RMSE_long({hi}) > RMSE_long({lo})",
+                     f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} ({100 * (long[-1] / long[0] - 1):+.1f} %)",
+                     long[-1] > long[0]))
+    return out
+
+
+def _fig2_claims(summary) -> list[Claim]:
+    L = max(r["L"] for r in summary)
+    radii = sorted({r["R_eff"] for r in summary})
+    out = []
+    simple = [_get(summary, "simple_local", R, L) for R in radii]
+    dev = max(abs(v / simple[0] - 1) for v in simple)
+    out.append(Claim("fig2", f"simple_local is captured at the smallest radius: RMSE flat in R_eff at L={L}",
+                     f"max_R |RMSE(R) / RMSE({radii[0]}) - 1| <= {FLAT_TOL}",
+                     ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, simple)), dev <= FLAT_TOL))
+    m4, m8 = _get(summary, "medium_range", radii[0], L), _get(summary, "medium_range", radii[1], L)
+    out.append(Claim("fig2", f"medium_range improves when R_eff grows from {radii[0]} to {radii[1]}",
+                     f"RMSE({radii[1]}) <= {IMPROVE_FACTOR} RMSE({radii[0]})",
+                     f"R={radii[0]}: {m4:.3f}, R={radii[1]}: {m8:.3f}", m8 <= IMPROVE_FACTOR * m4))
+    far = [_get(summary, "complex_long", R, L, "far") for R in radii]
+    out.append(Claim("fig2", "complex_long keeps a far-response error near one at every R_eff",
+                     f"min_R far error >= {FAR_NEAR_ONE}",
+                     ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, far)), min(far) >= FAR_NEAR_ONE))
+    return out
+
+
+COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "ours", "ours_sem", "n_seeds", "source")
+
+
+def format_comparison(rows: list[dict]) -> str:
+    """``compare`` rows as a fixed-width text table (for notebooks run headlessly and the CLI)."""
+    pm = lambda v, s: "n/a" if math.isnan(v) else (f"{v:.3f}" if math.isnan(s) else f"{v:.3f} +/- {s:.3f}")
+    lines = [f"{'metric':<11} {'family':<13} {'R_eff':>5} {'L':>3}  {'paper':>15}  {'this run':>15}  seeds"]
+    for r in rows:
+        lines.append(f"{r['metric']:<11} {r['family']:<13} {r['R_eff']:>5} {r['L']:>3}  "
+                     f"{pm(r['paper'], r['paper_sem']):>15}  {pm(r['ours'], r['ours_sem']):>15}  {r['n_seeds']:>5}")
+    return "\n".join(lines)
+
+
+def format_claims(checked: list[Claim]) -> str:
+    """Claims as text, one per line: PASS/FAIL, statement, the tested inequality and the numbers."""
+    return "\n".join(f"[{'PASS' if c.passed else 'FAIL'}] {c.statement}\n        test: {c.check}; measured: {c.measured}"
+                     for c in checked)

@@ -1,0 +1,136 @@
+"""Plotly figure builders for the reproduction: each returns a ``go.Figure`` and never shows it.
+
+Inputs are the tidy summaries of ``experiments.summarize`` (lists of dicts with ``<metric>_mean`` and
+``<metric>_sem``) and the rows of ``paper.compare``. Error bars are s.e.m. across seeds; the paper's own
+numbers, where it gives them, are drawn as open diamonds in the same colour.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from .atomic import atomic_write
+from .paper import REPORTED
+
+COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
+           "complex_long": "#d62728"}
+METRIC_LABELS = {"score_rmse": "clean-score relative RMSE (Eq. 16)", "near": "near-response error (Eq. 17)",
+                 "far": "far-response error (Eq. 17)"}
+
+
+def _finite(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+def _trace(rows, x_key, metric, family, dash="solid", name=None, legendgroup=None, showlegend=True):
+    rows = sorted((r for r in rows if r["family"] == family and _finite(r[f"{metric}_mean"]) is not None),
+                  key=lambda r: r[x_key])
+    return go.Scatter(
+        x=[r[x_key] for r in rows], y=[r[f"{metric}_mean"] for r in rows],
+        error_y=dict(type="data", array=[_finite(r[f"{metric}_sem"]) or 0.0 for r in rows], visible=True),
+        mode="lines+markers", name=name or family, line=dict(color=COLOURS.get(family), dash=dash),
+        legendgroup=legendgroup or family, showlegend=showlegend,
+        customdata=[r["n_seeds"] for r in rows],
+        hovertemplate=f"{family}<br>{x_key}=%{{x}}<br>{metric}=%{{y:.3f}}<br>seeds=%{{customdata}}<extra></extra>")
+
+
+def _paper_trace(experiment, metric, family, x_key, showlegend):
+    reps = sorted((r for r in REPORTED if r.experiment == experiment and r.metric == metric and r.family == family),
+                  key=lambda r: getattr(r, x_key))
+    if not reps:
+        return None
+    return go.Scatter(x=[getattr(r, x_key) for r in reps], y=[r.value for r in reps],
+                      error_y=dict(type="data", array=[r.sem for r in reps], visible=True), mode="markers",
+                      marker=dict(symbol="diamond-open", size=11, color=COLOURS.get(family)),
+                      name=f"{family} (paper)", legendgroup=family, showlegend=showlegend,
+                      hovertemplate=f"paper: {family} {metric}=%{{y:.3f}}<extra></extra>")
+
+
+def _families(summary):
+    return [f for f in COLOURS if any(r["family"] == f for r in summary)]
+
+
+def size_sweep_rmse(summary: list[dict], title: str = "Fig. 1a: score RMSE vs lattice size") -> go.Figure:
+    """Fig. 1a: clean-score relative RMSE vs evaluation size ``L`` per family (R_eff fixed)."""
+    fig = go.Figure()
+    for fam in _families(summary):
+        fig.add_trace(_trace(summary, "L", "score_rmse", fam))
+        paper = _paper_trace("fig1", "score_rmse", fam, "L", True)
+        if paper:
+            fig.add_trace(paper)
+    fig.update_layout(title=title, xaxis_title="evaluation lattice size L (trained at L=16)",
+                      yaxis_title=METRIC_LABELS["score_rmse"], template="plotly_white")
+    return fig
+
+
+def size_sweep_response(summary: list[dict], title: str = "Fig. 1b: response error vs lattice size") -> go.Figure:
+    """Fig. 1b: near (solid) and far (dashed) response errors vs ``L`` per family, log y axis."""
+    fig = go.Figure()
+    for fam in _families(summary):
+        fig.add_trace(_trace(summary, "L", "near", fam, name=f"{fam} near"))
+        fig.add_trace(_trace(summary, "L", "far", fam, dash="dash", name=f"{fam} far"))
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text="model ignores the band")
+    fig.update_layout(title=title, xaxis_title="evaluation lattice size L (trained at L=16)",
+                      yaxis_title="relative response error (Eq. 17)", yaxis_type="log", template="plotly_white")
+    return fig
+
+
+def receptive_field_sweep(summary: list[dict], L: int = 64,
+                          title: str = "Fig. 2: errors at L=64 vs CNN receptive radius") -> go.Figure:
+    """Fig. 2: left RMSE vs R_eff, right near (solid) / far (dashed) response error vs R_eff, at ``L``."""
+    rows = [r for r in summary if r["L"] == L]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(METRIC_LABELS["score_rmse"], "response error (Eq. 17)"))
+    for fam in _families(rows):
+        fig.add_trace(_trace(rows, "R_eff", "score_rmse", fam), row=1, col=1)
+        paper = _paper_trace("fig2", "score_rmse", fam, "R_eff", True)
+        if paper:
+            fig.add_trace(paper, row=1, col=1)
+        if fam == "simple_local":  # its far response is ~0 exactly, so its relative error is not informative
+            continue
+        fig.add_trace(_trace(rows, "R_eff", "near", fam, name=f"{fam} near", showlegend=True), row=1, col=2)
+        fig.add_trace(_trace(rows, "R_eff", "far", fam, dash="dash", name=f"{fam} far"), row=1, col=2)
+        paper = _paper_trace("fig2", "far", fam, "R_eff", False)
+        if paper:
+            fig.add_trace(paper, row=1, col=2)
+    for col in (1, 2):
+        fig.update_xaxes(title_text="effective radius R_eff = 2B + 2", tickvals=sorted({r["R_eff"] for r in rows}),
+                         row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white", width=1100)
+    return fig
+
+
+def comparison_table(rows: list[dict], title: str = "Paper vs this run") -> go.Figure:
+    """A ``go.Table`` of ``paper.compare`` rows: metric, family, R_eff, L, paper +/- sem, ours +/- sem."""
+    fmt = lambda v, s: "n/a" if _finite(v) is None else (f"{v:.3f}" if _finite(s) is None else f"{v:.3f} ± {s:.3f}")
+    cols = {"metric": [r["metric"] for r in rows], "family": [r["family"] for r in rows],
+            "R_eff": [r["R_eff"] for r in rows], "L": [r["L"] for r in rows],
+            "paper": [fmt(r["paper"], r["paper_sem"]) for r in rows],
+            "this run": [fmt(r["ours"], r["ours_sem"]) for r in rows],
+            "seeds": [r["n_seeds"] for r in rows]}
+    fig = go.Figure(go.Table(header=dict(values=list(cols), align="left"),
+                             cells=dict(values=list(cols.values()), align="left")))
+    fig.update_layout(title=title, template="plotly_white", height=120 + 28 * len(rows))
+    return fig
+
+
+def save_html(figures: dict[str, go.Figure], directory: str | os.PathLike) -> list[Path]:
+    """Write each figure to ``directory/<name>.html`` atomically; plotly.js is written once beside them.
+
+    The pages load ``plotly.min.js`` from their own directory, so they work offline without embedding
+    3.5 MB of JavaScript in every file.
+    """
+    directory = Path(directory)
+    js = directory / "plotly.min.js"
+    source = get_plotlyjs()
+    if not js.exists() or js.read_text() != source:
+        atomic_write(js, lambda f: f.write(source), binary=False)
+    paths = []
+    for name, fig in figures.items():
+        html = fig.to_html(include_plotlyjs="directory", full_html=True)
+        paths.append(atomic_write(directory / f"{name}.html", lambda f: f.write(html), binary=False))
+    return paths
