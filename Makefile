@@ -5,15 +5,20 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
+PROFILE ?= quick
+JOBS ?= 2
 STAMP := $(VENV)/.fdlf-installed
 
-.PHONY: demo test bench clean
+.PHONY: reproduce demo test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
+
+reproduce: $(STAMP)
+	$(VENV)/bin/fdlf reproduce --profile $(PROFILE) --jobs $(JOBS)
 
 demo: $(STAMP)
 	$(VENV)/bin/fdlf demo
