@@ -76,6 +76,9 @@ def _reproduce(args: argparse.Namespace) -> int:
         except papermill.PapermillExecutionError as exc:
             status[fig] = (f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None)
             continue
+        except Exception as exc:  # a dead or missing kernel: report it and go on with the other figures
+            status[fig] = (f"FAILED: {type(exc).__name__}: {exc}", time.perf_counter() - start, None)
+            continue
         summary = experiments.load_results(out, fig, args.profile).summary
         checked = paper.claims(fig, summary)
         status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")

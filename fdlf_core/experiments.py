@@ -22,8 +22,10 @@ Seeds vary the model initialisation, the training minibatches and the evaluation
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import csv
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -46,6 +48,7 @@ from .provenance import provenance
 from .training import TrainConfig, load_checkpoint, save_checkpoint, train_dsm
 
 RESULTS_FORMAT = "fdlf.results/1"
+EVAL_SEED_OFFSET = 10_000  # evaluation draws from seed + offset: disjoint from the training stream
 SUMMARY_METRICS = ("score_rmse", "near", "far")
 
 
@@ -111,12 +114,19 @@ class RunSpec:
     response_sizes: tuple[int, ...]
     eval_n: int
     response_n: int
+    eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
 
     @property
     def run_id(self) -> str:
-        """Hash of what determines the numbers (not the experiment/profile labels)."""
+        """Hash of what determines the numbers (not the experiment/profile labels): keys result rows."""
         content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
-        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+        return _hash(content)
+
+    @property
+    def train_id(self) -> str:
+        """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
+        evaluation setting re-evaluates without retraining."""
+        return _hash({"teacher": self.teacher, "model": self.model, "train": self.train})
 
     @property
     def blocks(self) -> int:
@@ -125,6 +135,10 @@ class RunSpec:
     @property
     def R_eff(self) -> int:
         return LocalCNNConfig(**self.model).receptive_radius
+
+
+def _hash(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def get_experiment(name: str) -> Experiment:
@@ -160,21 +174,27 @@ def expand(name: str, profile: str, families: Iterable[str] | None = None) -> li
                                     budget.sigma_max, seed)
                 specs.append(RunSpec(name, profile, fam, seed, dataclasses.asdict(teacher_cfgs[fam]),
                                      dataclasses.asdict(model), dataclasses.asdict(train), exp.eval_sizes,
-                                     exp.response_sizes, budget.eval_n, budget.response_n))
+                                     exp.response_sizes, budget.eval_n, budget.response_n,
+                                     EVAL_SEED_OFFSET + seed))
     return specs
+
+
+def _load_cached(spec: RunSpec, checkpoint: Path):
+    """The cached checkpoint of ``spec``; ``ValueError`` if it is damaged or holds another run's model."""
+    result = load_checkpoint(checkpoint)
+    stored = {"teacher": dataclasses.asdict(result.teacher_config), "model": dataclasses.asdict(result.model.config),
+              "train": dataclasses.asdict(result.config)}
+    if stored != {"teacher": spec.teacher, "model": spec.model, "train": spec.train}:
+        raise ValueError(f"{checkpoint} holds a different run's model (its configs do not match run "
+                         f"{spec.run_id}); move it away to retrain")
+    return result
 
 
 def _load_or_train(spec: RunSpec, checkpoint: Path, progress: bool):
     """The trained model of ``spec``: from its cached checkpoint when it is there, else trained and cached."""
     teacher = teachers.Teacher(teachers.TeacherConfig(**spec.teacher))
     if checkpoint.exists():
-        result = load_checkpoint(checkpoint)
-        stored = {"teacher": dataclasses.asdict(result.teacher_config), "model": dataclasses.asdict(result.model.config),
-                  "train": dataclasses.asdict(result.config)}
-        if stored != {"teacher": spec.teacher, "model": spec.model, "train": spec.train}:
-            raise ValueError(f"{checkpoint} holds a different run's model (its configs do not match run "
-                             f"{spec.run_id}); move it away to retrain")
-        return teacher, result, True
+        return teacher, _load_cached(spec, checkpoint), True
     model = LocalCNN.from_config(spec.model)
     t = spec.train
     result = train_dsm(teacher, model, t["L"], t["steps"], t["batch_size"], lr=t["lr"], sigma_min=t["sigma_min"],
@@ -190,13 +210,13 @@ def execute_run(spec: RunSpec, checkpoint_dir: str | os.PathLike, progress: bool
     definitions and the run's wall times.
     """
     start = time.perf_counter()
-    teacher, result, cached = _load_or_train(spec, Path(checkpoint_dir) / f"{spec.run_id}.pt", progress)
-    model, seed = result.model, spec.seed
+    teacher, result, cached = _load_or_train(spec, Path(checkpoint_dir) / f"{spec.train_id}.pt", progress)
+    model, seed = result.model, spec.eval_seed
     rows = []
     for L in spec.eval_sizes:
         t0 = time.perf_counter()
         row = {"run_id": spec.run_id, "experiment": spec.experiment, "profile": spec.profile,
-               "family": spec.family, "seed": seed, "blocks": spec.blocks, "R_eff": spec.R_eff,
+               "family": spec.family, "seed": spec.seed, "eval_seed": seed, "blocks": spec.blocks, "R_eff": spec.R_eff,
                "width": spec.model["width"], "train_L": spec.train["L"], "L": L,
                "score_rmse": diagnostics.score_rmse(model, teacher, L, n=spec.eval_n, seed=seed),
                "near": None, "far": None}
@@ -250,7 +270,7 @@ def read_runs(path: str | os.PathLike) -> list[dict]:
     if not path.exists():
         return []
     rows = []
-    for k, line in enumerate(path.read_text().splitlines(), 1):
+    for k, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -261,7 +281,15 @@ def read_runs(path: str | os.PathLike) -> list[dict]:
         if not isinstance(row, dict) or "run_id" not in row or "L" not in row:
             raise ValueError(f"{path} line {k} is not an fdlf run row (no run_id/L); move the file away")
         rows.append(row)
-    return rows
+    unique = {(r["run_id"], r["L"]): r for r in rows}  # a row written twice counts once
+    return list(unique.values())
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not text; the file is damaged or foreign. Move it away") from None
 
 
 def _write_runs(path: Path, rows: list[dict]) -> None:
@@ -329,7 +357,7 @@ def read_summary(path: str | os.PathLike) -> list[dict]:
 
 @dataclass
 class ExperimentResult:
-    """What ``run_experiment`` produced: the current runs' rows, their summary and the file paths."""
+    """What ``run_experiment`` produced: the current runs' rows, their summary and where the files are."""
 
     name: str
     profile: str
@@ -338,10 +366,19 @@ class ExperimentResult:
     directory: Path
     failures: dict[str, str]
 
-    @property
-    def paths(self) -> dict[str, Path]:
-        return {k: self.directory / f for k, f in
-                (("runs", "runs.jsonl"), ("summary", "summary.csv"), ("manifest", "manifest.json"))}
+
+@contextlib.contextmanager
+def _exclusive(directory: Path):
+    """One session per result directory: two writers would each rewrite runs.jsonl without the other's rows."""
+    with open(directory / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another fdlf run is writing {directory}; wait for it or use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class ExperimentError(RuntimeError):
@@ -352,9 +389,9 @@ def check_results(name: str, profile: str, out: str | os.PathLike = "results",
                   families: Iterable[str] | None = None) -> list[RunSpec]:
     """Validate everything ``run_experiment`` would read or write, before any training; return pending runs.
 
-    Creates the result directory; raises ``PermissionError`` if it is not writable and ``ValueError``
-    naming the file if ``runs.jsonl``, ``manifest.json`` or a cached checkpoint of a pending run is
-    damaged or foreign. Nothing is modified or removed.
+    Creates the result directories (nothing else is written, nothing removed); raises ``PermissionError``
+    if they are not writable and ``ValueError`` naming the file if ``runs.jsonl``, ``manifest.json`` or a
+    cached checkpoint of a pending run is damaged, foreign or holds another run's model.
     """
     specs = expand(name, profile, families)
     directory = result_dir(out, name, profile)
@@ -366,9 +403,9 @@ def check_results(name: str, profile: str, out: str | os.PathLike = "results",
         if not os.access(d, os.W_OK | os.X_OK):
             raise PermissionError(f"results directory {d} is not writable")
     for spec in pending:
-        ckpt = directory / "checkpoints" / f"{spec.run_id}.pt"
+        ckpt = directory / "checkpoints" / f"{spec.train_id}.pt"
         if ckpt.exists():
-            load_checkpoint(ckpt)  # ValueError with the file name if it is damaged or foreign
+            _load_cached(spec, ckpt)
     return pending
 
 
@@ -378,8 +415,9 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     """Run (or resume) ``name`` under ``profile``; results under ``out/<name>/<profile>/``.
 
     Finished runs (their ``run_id`` already in ``runs.jsonl``) are skipped; cached checkpoints are reused.
-    ``executor``: any ``concurrent.futures.Executor`` (the caller keeps ownership); if None, ``jobs == 1``
-    runs in-process and ``jobs > 1`` uses ``process_pool(jobs)``. Raises ``ExperimentError`` after
+    ``executor``: any ``concurrent.futures.Executor`` that runs calls in separate processes or one at a
+    time (model initialisation seeds torch's process-global RNG, so concurrent threads would mix seeds); the
+    caller keeps ownership. If None, ``jobs == 1`` runs in-process and ``jobs > 1`` uses ``process_pool(jobs)``. Raises ``ExperimentError`` after
     writing everything that finished if any run failed.
     """
     exp = get_experiment(name)
@@ -390,16 +428,26 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     specs = expand(name, profile, families)
     pending = check_results(name, profile, out, families)
     directory = result_dir(out, name, profile)
+    with _exclusive(directory):
+        return _run_locked(name, profile, specs, pending, directory, jobs, executor, progress, log)
+
+
+def _run_locked(name, profile, specs, pending, directory, jobs, executor, progress, log) -> ExperimentResult:
+    exp = get_experiment(name)
     runs_path, manifest_path = directory / "runs.jsonl", directory / "manifest.json"
     rows = read_runs(runs_path)
     manifest = _read_manifest(manifest_path)
     manifest.update(format=RESULTS_FORMAT, experiment=dataclasses.asdict(exp), profile=profile,
                     budget=dataclasses.asdict(get_budget(exp, profile)), provenance=provenance(), jobs=jobs,
                     executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"))
-    manifest.setdefault("runs", {})
-    for spec in specs:
-        manifest["runs"].setdefault(spec.run_id, {"family": spec.family, "blocks": spec.blocks,
-                                                  "R_eff": spec.R_eff, "seed": spec.seed, "status": "pending"})
+    current = {s.run_id for s in expand(name, profile)}  # all families, also when running a subset
+    runs = manifest.setdefault("runs", {})
+    for run_id, entry in runs.items():
+        if run_id not in current:
+            entry["status"] = "stale"  # from an older config; its rows stay in runs.jsonl, out of the summary
+    for spec in pending:
+        runs[spec.run_id] = {"family": spec.family, "blocks": spec.blocks, "R_eff": spec.R_eff, "seed": spec.seed,
+                             "train_id": spec.train_id, "status": "pending"}
     manifest["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     _write_json(manifest_path, manifest)
     say = log or (lambda msg: None)
@@ -445,12 +493,11 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
         bar.close()
         if own:
             pool.shutdown(cancel_futures=True)
-    current = {s.run_id for s in specs}
     mine = [r for r in rows if r["run_id"] in current]
     summary = summarize(mine)
     write_summary(directory / "summary.csv", summary)
     manifest.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), session_wall_s=time.perf_counter() - start,
-                    total_run_wall_s=sum(manifest["runs"][s.run_id].get("wall_s", 0.0) for s in specs),
+                    total_run_wall_s=sum(runs[i].get("wall_s", 0.0) for i in current if i in runs),
                     rows_from_other_configs=len(rows) - len(mine))
     _write_json(manifest_path, manifest)
     result = ExperimentResult(name, profile, mine, summary, directory, failures)
@@ -464,7 +511,7 @@ def _read_manifest(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not JSON ({exc.msg}); the file is damaged or foreign. Move it away") from None
     if not isinstance(data, dict) or data.get("format") != RESULTS_FORMAT:

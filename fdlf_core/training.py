@@ -156,9 +156,13 @@ def load_checkpoint(path: str | Path) -> TrainResult:
         raise ValueError(f"{path} is not a readable fdlf checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an fdlf checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    model = LocalCNN.from_config(LocalCNNConfig(**payload["model_config"]))
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model = LocalCNN.from_config(LocalCNNConfig(**payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+        result = TrainResult(model, payload["losses"], TrainConfig(**payload["train_config"]),
+                             TeacherConfig(**payload["teacher_config"]), payload["wall_s"],
+                             meta={"provenance": payload["provenance"], "path": str(path)})
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # right format tag, damaged content
+        raise ValueError(f"{path} is a damaged fdlf checkpoint ({type(exc).__name__}: {exc})") from None
     model.eval()
-    return TrainResult(model, payload["losses"], TrainConfig(**payload["train_config"]),
-                       TeacherConfig(**payload["teacher_config"]), payload["wall_s"],
-                       meta={"provenance": payload["provenance"], "path": str(path)})
+    return result

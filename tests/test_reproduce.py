@@ -31,12 +31,22 @@ def test_reproduce_quick_succeeds_and_writes_every_artifact(quick):
         assert not any(o.get("output_type") == "error" for c in executed["cells"] for o in c.get("outputs", []))
         manifest = json.loads((d / "manifest.json").read_text())
         assert all(r["status"] == "done" for r in manifest["runs"].values())
-    assert "claims" in proc.stdout and "fig2" in proc.stdout
+    table = proc.stdout[proc.stdout.rindex("figure "):].splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [["fig1", "ok"], ["fig2", "ok"]]
 
 
-@pytest.mark.parametrize("fig", ["fig1", "fig2"])
-def test_paper_claims_hold_on_the_quick_profile(quick, fig):
+# Claims our teachers do not reproduce (README "Reproduction", "Where we differ"). Strict: the day one of
+# them starts to hold, this test fails and the README must be updated.
+KNOWN_DISCREPANCIES = {("fig1", "long_degrades"), ("fig2", "medium_improves")}
+CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades")] + \
+         [("fig2", k) for k in ("simple_local_flat", "medium_improves", "long_far_near_one")]
+
+
+@pytest.mark.parametrize("fig,key", [
+    pytest.param(f, k, marks=pytest.mark.xfail(strict=True, reason="known discrepancy with the paper"))
+    if (f, k) in KNOWN_DISCREPANCIES else (f, k) for f, k in CLAIMS])
+def test_paper_claim_on_the_quick_profile(quick, fig, key):
     out, _ = quick
-    checked = paper.claims(fig, experiments.load_results(out, fig, "quick").summary)
-    failed = [c for c in checked if not c.passed]
-    assert not failed, paper.format_claims(failed)
+    checked = {c.key: c for c in paper.claims(fig, experiments.load_results(out, fig, "quick").summary)}
+    assert set(checked) == {k for f, k in CLAIMS if f == fig}
+    assert checked[key].passed, paper.format_claims([checked[key]])
