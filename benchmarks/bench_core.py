@@ -1,13 +1,19 @@
-"""Core benchmark: teacher sample/score/response and DSM training-step time, against matmul peak.
+"""Core benchmark: teacher sample/score/response, DSM training steps against matmul peak, stacked-seed
+training against one model at a time, and the achieved GFLOP/s of finished reproduction runs.
 
-Prints one table of medians (``torch.utils.benchmark.Timer.blocked_autorange``) and the ratios of
-achieved training GFLOP/s to this machine's fp32 matmul GFLOP/s, all measured in this one run.
+Prints tables of medians (``torch.utils.benchmark.Timer.blocked_autorange``) and ratios, all measured in
+this one run (the reproduction section reads the training wall times the runs recorded in
+``<results>/<fig>/<profile>/runs.jsonl`` and relates them to the matmul peak measured now at the thread
+count of the runs' workers: ``fdlf reproduce --jobs N`` gives each worker cores / N threads).
 
-    python benchmarks/bench_core.py [--threads N] [--sizes 16 32 64 128] [--quick]
+    python benchmarks/bench_core.py [--threads N] [--sizes 16 32 64 128] [--quick] [--results results]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+from pathlib import Path
 
 import torch
 from torch.utils.benchmark import Timer
@@ -15,7 +21,7 @@ from torch.utils.benchmark import Timer
 from fdlf_core import teachers
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
-from fdlf_core.training import dsm_loss, sample_sigma
+from fdlf_core.training import dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
 
 
 def median_s(fn, min_run_time: float) -> float:
@@ -53,11 +59,61 @@ def train_step_fn(model: LocalCNN, teacher, L: int, batch: int, with_teacher: bo
     return step
 
 
+def stacked_vs_sequential(L: int, blocks: int, width: int, batch: int, n_models: int, steps: int,
+                          min_run_time: float) -> tuple[float, float]:
+    """Seconds per training step of ``n_models`` models: one at a time (``train_dsm``) and stacked."""
+    teacher = teachers.make("simple_local")
+    seeds = list(range(n_models))
+    alone = [LocalCNN(blocks, width, seed=s) for s in seeds]
+    together = [LocalCNN(blocks, width, seed=s) for s in seeds]
+    one_by_one = median_s(lambda: [train_dsm(teacher, m, L, steps, batch, seed=s, progress=False)
+                                   for m, s in zip(alone, seeds)], min_run_time)
+    stacked = median_s(lambda: train_dsm_stacked(teacher, together, L, steps, batch, seeds=seeds, progress=False),
+                       min_run_time)
+    return one_by_one / steps, stacked / steps
+
+
+def reproduction_throughput(results: Path, profile: str, min_run_time: float) -> None:
+    """Achieved training GFLOP/s of the runs recorded under ``results`` (freshly trained runs only), against
+    the matmul peak at the thread count each run's worker had."""
+    peaks: dict[int, float] = {}
+    print(f"\n{'reproduction (' + profile + ')':<34} {'runs':>4} {'thr':>3} {'train s':>8} {'GFLOP/s':>8} "
+          f"{'/ matmul':>9}")
+    for runs_path in sorted(results.glob(f"*/{profile}/runs.jsonl")):
+        manifest = json.loads((runs_path.parent / "manifest.json").read_text())
+        threads = manifest.get("worker_threads") or max(1, manifest["provenance"]["machine"]["cores"]
+                                                         // manifest["jobs"])
+        if threads not in peaks:
+            torch.set_num_threads(threads)
+            peaks[threads] = matmul_gflops(min_run_time)
+        groups: dict[tuple, list[tuple[float, float]]] = {}
+        seen = set()
+        for line in runs_path.read_text().splitlines():
+            row = json.loads(line)
+            if row["run_id"] in seen or row["checkpoint_cached"]:
+                continue  # one entry per trained run; a cached checkpoint did not train here
+            seen.add(row["run_id"])
+            m, t = row["model"], row["train"]
+            flops = conv_train_flops(LocalCNN.from_config(m), t["L"], t["batch_size"]) * t["steps"]
+            key = (runs_path.parent.parent.name, t["L"], m["blocks"], m["width"], t["batch_size"])
+            groups.setdefault(key, []).append((flops, row["train_wall_s"]))
+        for (fig, L, blocks, width, batch), runs in sorted(groups.items()):
+            wall = statistics.median(w for _, w in runs)
+            gflops = statistics.median(f / w for f, w in runs) / 1e9
+            label = f"{fig} L={L} B={blocks} w={width} b={batch}"
+            print(f"{label:<34} {len(runs):>4} {threads:>3} {wall:>8.1f} {gflops:>8.1f} "
+                  f"{gflops / peaks[threads]:>9.2f}")
+    print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
+    parser.add_argument("--stack", type=int, default=3, help="models trained together (paper: 3 seeds)")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="reproduction results root")
+    parser.add_argument("--profile", default="paper", help="reproduction profile to read")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t_min = 0.2 if args.quick else 1.0
@@ -86,6 +142,16 @@ def main() -> None:
             gflops = conv_train_flops(model, L, batch) / s / 1e9
             label = f"L={L} B={blocks} w={width} b={batch}" + (" +teacher" if with_teacher else "")
             print(f"{label:<34} {1e3 * s:>8.2f} {gflops:>8.1f} {gflops / peak:>9.2f}")
+
+    print(f"\n{'%d models, ms per step' % args.stack:<34} {'1 by 1':>8} {'stacked':>8} {'speed-up':>9}")
+    for L, blocks, width, batch in [(16, 1, 32, 16), (32, 1, 32, 8), (32, 3, 32, 8), (32, 6, 32, 8)]:
+        one_by_one, stacked = stacked_vs_sequential(L, blocks, width, batch, args.stack, 5, t_min)
+        label = f"L={L} B={blocks} w={width} b={batch}"
+        print(f"{label:<34} {1e3 * one_by_one:>8.1f} {1e3 * stacked:>8.1f} {one_by_one / stacked:>9.2f}")
+
+    if args.results.is_dir():
+        reproduction_throughput(args.results, args.profile, t_min)
+        torch.set_num_threads(args.threads)
 
 
 if __name__ == "__main__":

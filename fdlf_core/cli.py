@@ -73,16 +73,15 @@ def _reproduce(args: argparse.Namespace) -> int:
                 str(NOTEBOOK_DIR / NOTEBOOKS[fig]), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
                 parameters={"profile": args.profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
                 progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
+            summary = experiments.load_results(out, fig, args.profile).summary
+            checked = paper.claims(fig, summary)
+            print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
         except papermill.PapermillExecutionError as exc:
             status[fig] = (f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None)
-            continue
-        except Exception as exc:  # a dead or missing kernel: report it and go on with the other figures
+        except Exception as exc:  # a dead kernel or unreadable results: report it, go on with the other figures
             status[fig] = (f"FAILED: {type(exc).__name__}: {exc}", time.perf_counter() - start, None)
-            continue
-        summary = experiments.load_results(out, fig, args.profile).summary
-        checked = paper.claims(fig, summary)
-        status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
-        print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
+        else:
+            status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
     print(f"{'figure':<7} {'status':<10} {'wall s':>8}  claims  results")
     for fig, (state, wall, passed) in status.items():
         print(f"{fig:<7} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")

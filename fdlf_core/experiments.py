@@ -14,7 +14,7 @@ atomically after every finished run::
     <out>/<experiment>/<profile>/runs.jsonl     one JSON row per (run, eval L)
     <out>/<experiment>/<profile>/summary.csv    mean and s.e.m. over seeds per (family, R_eff, L)
     <out>/<experiment>/<profile>/manifest.json  configs, seeds, provenance, per-run wall time and status
-    <out>/<experiment>/<profile>/checkpoints/<run_id>.pt
+    <out>/<experiment>/<profile>/checkpoints/<train_id>.pt
 
 Seeds vary the model initialisation, the training minibatches and the evaluation samples and probes
 (paper C.1); the teacher (seed ``teacher_seed``) is fixed across seeds.
@@ -96,7 +96,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         profiles={"paper": Budget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2)),
                   "quick": Budget(steps=300, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1))}),
 }
-PROFILES = ("quick", "paper")
+PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles}))
 
 
 @dataclass(frozen=True)
@@ -247,13 +247,17 @@ def _set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def process_pool(jobs: int, threads: int | None = None) -> cf.ProcessPoolExecutor:
     """``jobs`` spawn-started worker processes with ``threads`` torch threads each (default: cores / jobs).
 
     Spawn, not fork: forking a process whose OpenMP pool is already running can deadlock the child.
     """
     jobs = lattice.check_int(jobs, "jobs", 1)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if threads is None else lattice.check_int(threads, "threads", 1)
+    threads = _threads_per_job(jobs) if threads is None else lattice.check_int(threads, "threads", 1)
     return cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_set_threads, initargs=(threads,))
 
@@ -393,8 +397,11 @@ def check_results(name: str, profile: str, out: str | os.PathLike = "results",
     if they are not writable and ``ValueError`` naming the file if ``runs.jsonl``, ``manifest.json`` or a
     cached checkpoint of a pending run is damaged, foreign or holds another run's model.
     """
-    specs = expand(name, profile, families)
-    directory = result_dir(out, name, profile)
+    return _pending(expand(name, profile, families), result_dir(out, name, profile))
+
+
+def _pending(specs: list[RunSpec], directory: Path) -> list[RunSpec]:
+    """The runs of ``specs`` not yet in ``directory``'s results, after the checks of ``check_results``."""
     done = {r["run_id"] for r in read_runs(directory / "runs.jsonl")}
     _read_manifest(directory / "manifest.json")
     pending = [s for s in specs if s.run_id not in done]
@@ -426,21 +433,25 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     if executor is not None and not isinstance(executor, cf.Executor):
         raise TypeError(f"executor must be a concurrent.futures.Executor or None; got {type(executor).__name__}")
     specs = expand(name, profile, families)
-    pending = check_results(name, profile, out, families)
+    # the runs of the whole experiment (all families, also when running a subset): older ones become stale
+    current = {s.run_id for s in (specs if families is None else expand(name, profile))}
     directory = result_dir(out, name, profile)
+    pending = _pending(specs, directory)
     with _exclusive(directory):
-        return _run_locked(name, profile, specs, pending, directory, jobs, executor, progress, log)
+        return _run_locked(name, profile, specs, current, pending, directory, jobs, executor, progress, log)
 
 
-def _run_locked(name, profile, specs, pending, directory, jobs, executor, progress, log) -> ExperimentResult:
+def _run_locked(name, profile, specs, current, pending, directory, jobs, executor, progress,
+                log) -> ExperimentResult:
     exp = get_experiment(name)
     runs_path, manifest_path = directory / "runs.jsonl", directory / "manifest.json"
     rows = read_runs(runs_path)
     manifest = _read_manifest(manifest_path)
+    own_threads = torch.get_num_threads() if jobs == 1 else _threads_per_job(jobs)
     manifest.update(format=RESULTS_FORMAT, experiment=dataclasses.asdict(exp), profile=profile,
                     budget=dataclasses.asdict(get_budget(exp, profile)), provenance=provenance(), jobs=jobs,
-                    executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"))
-    current = {s.run_id for s in expand(name, profile)}  # all families, also when running a subset
+                    executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
+                    worker_threads=None if executor else own_threads)
     runs = manifest.setdefault("runs", {})
     for run_id, entry in runs.items():
         if run_id not in current:

@@ -113,8 +113,14 @@ class LocalCNN(nn.Module):
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         x = lattice.check_field(x)
         dtype = self.conv_in.weight.dtype
-        sig = check_sigma(sigma, x.shape[0]).to(device=x.device, dtype=dtype)[:, None, None]  # (n, 1, 1)
-        x = x.to(dtype)
+        sig = check_sigma(sigma, x.shape[0]).to(device=x.device, dtype=dtype)
+        return self.score(x.to(dtype), sig)
+
+    def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
+        """``forward`` without input checks, for callers that checked already (and for ``torch.func.vmap``,
+        which cannot run the data-dependent checks): ``x (n, L, L)``, ``sig (n,)``, both in the model's dtype.
+        """
+        sig = sig[:, None, None]                                   # (n, 1, 1)
         c_in = torch.rsqrt(sig ** 2 + self.config.sigma_data ** 2)  # (n, 1, 1)
         emb = self.noise_embed(torch.log(sig).reshape(-1, 1) / 4)  # (n, width)
         h = self._conv(self.conv_in, (c_in * x)[:, None])          # (n, width, L, L)

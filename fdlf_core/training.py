@@ -8,9 +8,11 @@ config seed. Same seeds, same numbers on CPU.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,10 +83,22 @@ def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch
     eps = lattice.check_field(eps, "eps", L=x0.shape[-1])
     if eps.shape != x0.shape:
         raise ValueError(f"eps must have the shape of x0, {tuple(x0.shape)}; got {tuple(eps.shape)}")
-    sigma = check_sigma(sigma, x0.shape[0])
+    return _dsm_residual(model, x0, check_sigma(sigma, x0.shape[0]), eps)
+
+
+def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The unchecked body of ``dsm_loss``; ``score_fn(x, sigma)`` is the model."""
     sig = sigma.to(x0.dtype)[:, None, None]
-    score = model(x0 + sig * eps, sigma)
-    return ((sig * score + eps) ** 2).mean(dim=(1, 2))
+    return ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
+
+
+def _draw_batch(teacher: Teacher, L: int, batch_size: int, sigma_min: float, sigma_max: float,
+                gen: torch.Generator, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's data, in this order from ``gen``: teacher samples ``x0``, noise levels, noise ``eps``."""
+    x0 = teacher.sample(batch_size, L, generator=gen).to(dtype)
+    sigma = sample_sigma(batch_size, sigma_min, sigma_max, gen)
+    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
+    return x0, sigma, eps
 
 
 def train_dsm(teacher: Teacher, model: nn.Module, L: int, steps: int, batch_size: int, lr: float = 5e-4,
@@ -108,10 +122,7 @@ def train_dsm(teacher: Teacher, model: nn.Module, L: int, steps: int, batch_size
     start = time.perf_counter()
     bar = tqdm(range(steps), desc=f"DSM L={L}", disable=not progress, leave=False)
     for _ in bar:
-        x0 = teacher.sample(batch_size, L, generator=gen).to(dtype)
-        sigma = sample_sigma(batch_size, sigma_min, sigma_max, gen)
-        eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
-        loss = dsm_loss(model, x0, sigma, eps).mean()
+        loss = dsm_loss(model, *_draw_batch(teacher, L, batch_size, sigma_min, sigma_max, gen, dtype)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -121,6 +132,76 @@ def train_dsm(teacher: Teacher, model: nn.Module, L: int, steps: int, batch_size
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     model.eval()
     return TrainResult(model, losses, cfg, teacher.config, time.perf_counter() - start)
+
+
+class _Scorer(nn.Module):
+    """``model.score`` (no input checks) as a module, so ``torch.func`` can vmap it over stacked weights."""
+
+    def __init__(self, model: LocalCNN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
+        return self.model.score(x, sig)
+
+
+def train_dsm_stacked(teacher: Teacher, models: Sequence[LocalCNN], L: int, steps: int, batch_size: int,
+                      seeds: Sequence[int], lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0,
+                      progress: bool = True) -> list[TrainResult]:
+    """Train same-architecture ``LocalCNN`` s together, ``models[k]`` on the data stream of ``seeds[k]``.
+
+    The computation of ``train_dsm`` on each model in turn (the losses are independent and Adam is
+    elementwise, so one optimiser over the stacked weights is ``k`` separate ones), done as one
+    ``torch.func.vmap`` step over the stacked weights (grouped convolutions): fewer, larger kernels, which
+    pays where one model's step is overhead-bound (small ``L``, few blocks; ``benchmarks/bench_core.py``
+    measures it). Results agree with ``train_dsm`` to float rounding, not bit for bit. Trains in place;
+    returns one ``TrainResult`` per model, each with ``wall_s`` = the shared wall time / ``len(models)``.
+    """
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, LocalCNN) for m in models):
+        raise TypeError(f"models must be a non-empty list of LocalCNN; got {models!r:.80}")
+    arch = {dataclasses.replace(m.config, seed=0) for m in models}
+    if len(arch) != 1 or len({model_dtype(m) for m in models}) != 1:
+        raise ValueError(f"models must share one architecture and dtype (they may differ in seed); got {arch}")
+    if not isinstance(seeds, (list, tuple)) or len(seeds) != len(models):
+        raise ValueError(f"seeds must be a list with one seed per model ({len(models)}); got {seeds!r}")
+    configs = [_check_train_config(TrainConfig(L, steps, batch_size, lr, sigma_min, sigma_max, s)) for s in seeds]
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    dtype = model_dtype(models[0])
+    stacked, _ = torch.func.stack_module_state(models)  # name -> (k, ...) leaf tensors
+    params = {f"model.{name}": p for name, p in stacked.items()}
+    scorer = _Scorer(copy.deepcopy(models[0]).to("meta"))
+
+    def model_loss(p, x0, sigma, eps):
+        return _dsm_residual(lambda x, sig: torch.func.functional_call(scorer, p, (x, sig)), x0, sigma, eps).mean()
+
+    losses_of = torch.func.vmap(model_loss)
+    opt = torch.optim.Adam(params.values(), lr=lr)
+    losses: list[list[float]] = [[] for _ in models]
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc=f"DSM L={L} x{len(models)} stacked", disable=not progress, leave=False)
+    for _ in bar:
+        batches = [_draw_batch(teacher, L, batch_size, sigma_min, sigma_max, g, dtype) for g in gens]
+        x0, sigma, eps = (torch.stack(parts) for parts in zip(*batches))
+        per_model = losses_of(params, x0, sigma.to(dtype), eps)  # (k,)
+        opt.zero_grad(set_to_none=True)
+        per_model.sum().backward()  # model k's weights get model k's gradient only
+        opt.step()
+        for k, value in enumerate(per_model.tolist()):
+            losses[k].append(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"DSM loss of model {k} (seed {seeds[k]}) became {value} at step "
+                                         f"{len(losses[k])}; lower lr (now {lr})")
+        bar.set_postfix(loss=f"{sum(per_model.tolist()) / len(models):.4f}", refresh=False)
+    wall_s = (time.perf_counter() - start) / len(models)
+    with torch.no_grad():
+        for k, model in enumerate(models):
+            for name, param in model.named_parameters():
+                param.copy_(params[f"model.{name}"][k])
+            model.eval()
+    return [TrainResult(m, ls, cfg, teacher.config, wall_s, meta={"stacked_models": len(models)})
+            for m, ls, cfg in zip(models, losses, configs)]
 
 
 def save_checkpoint(path: str | Path, result: TrainResult) -> Path:

@@ -8,7 +8,7 @@ from torch import nn
 from fdlf_core import teachers
 from fdlf_core.models import LocalCNN
 from fdlf_core.training import (TrainConfig, dsm_loss, load_checkpoint, sample_sigma, save_checkpoint,
-                                train_dsm)
+                                train_dsm, train_dsm_stacked)
 
 from conftest import gen
 
@@ -161,3 +161,32 @@ def test_dsm_loss_accepts_a_float_sigma():
     x0, eps = torch.randn(3, 8, 8, generator=gen(5)), torch.randn(3, 8, 8, generator=gen(6))
     model = LocalCNN(1, 4)
     torch.testing.assert_close(dsm_loss(model, x0, 0.3, eps), dsm_loss(model, x0, torch.full((3,), 0.3), eps))
+
+
+def test_stacked_training_is_train_dsm_per_model():
+    # same data streams, same init, elementwise Adam: equal up to float rounding of grouped vs single convs
+    teacher = teachers.make("complex_local")
+    alone = [LocalCNN(blocks=1, width=8, seed=s) for s in (3, 5)]
+    results = [train_dsm(teacher, m, 8, 6, 4, seed=s, progress=False) for m, s in zip(alone, (3, 5))]
+    together = [LocalCNN(blocks=1, width=8, seed=s) for s in (3, 5)]
+    stacked = train_dsm_stacked(teacher, together, 8, 6, 4, seeds=[3, 5], progress=False)
+    assert [r.config for r in stacked] == [r.config for r in results]
+    for a, b in zip(results, stacked):
+        assert b.model is not None and a.losses[0] != a.losses[-1]
+        torch.testing.assert_close(torch.tensor(b.losses), torch.tensor(a.losses), rtol=1e-5, atol=1e-6)
+        for p, q in zip(a.model.parameters(), b.model.parameters()):
+            torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+    # the two models did not share anything: different seeds, different weights
+    assert not torch.equal(together[0].conv_in.weight, together[1].conv_in.weight)
+
+
+@pytest.mark.parametrize("models,seeds,match", [
+    ([], [], "models must be a non-empty list"),
+    ("abc", [0], "models must be a non-empty list"),
+    ([LocalCNN(1, 8), LocalCNN(2, 8)], [0, 1], "share one architecture"),
+    ([LocalCNN(1, 8), LocalCNN(1, 8, seed=1)], [0], "one seed per model"),
+    ([LocalCNN(1, 8)], [-1], "seed must be"),
+])
+def test_bad_stacked_training_input(models, seeds, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        train_dsm_stacked(teachers.make("simple_local"), models, 8, 2, 2, seeds=seeds, progress=False)

@@ -1,0 +1,12 @@
+"""The critical 2D Ising stress test (paper Section 5): exact results, samplers, smoothed-score responses.
+
+``exact``: enumeration, transfer matrix, infinite-lattice correlations and lengths; ``sampling``: Wolff and
+heat-bath chains, correlation estimates with blocking error bars; ``response``: the exact smoothed score
+and posterior covariance on small lattices and the response of Eq. 22 at any size.
+"""
+from .exact import (BETA_C, IsingExact, correlation_length, enumerate_exact, exact_correlations,
+                    infinite_correlation, nearest_neighbour_correlation, spontaneous_magnetisation,
+                    transfer_matrix_exact)
+from .response import (posterior_covariance, smoothed_log_density, smoothed_score, smoothed_score_response)
+from .sampling import (Estimate, binned_mean, correlation_function, heat_bath_sample, per_sample_correlations,
+                       wolff_sample)

@@ -1,0 +1,184 @@
+"""Ising Monte Carlo: a Wolff cluster sampler, a checkerboard heat-bath sampler, and honest error bars.
+
+Both samplers return Markov-chain samples ``(n_samples, L, L)`` of spins ``+-1`` (``torch.int8``), seeded
+(a ``seed`` int; numpy's PCG64 drives the cluster growth, torch's generator the heat bath), so the same
+seed gives the same chain. Consecutive samples are correlated; ``binned_mean`` gives error bars that
+account for it (blocking: the standard error of block means, for growing blocks, until it plateaus).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import lattice
+from .exact import check_beta, check_ising_L
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A number (or tensor) with its standard error; ``stderr`` is 0 for exact values.
+
+    ``tau_int``: the integrated autocorrelation time (in samples) implied by the blocking analysis,
+    ``(stderr / naive stderr)^2 / 2``; None for exact values.
+    """
+
+    value: float | torch.Tensor
+    stderr: float | torch.Tensor
+    method: str
+    tau_int: float | torch.Tensor | None = None
+
+
+def _neighbours(L: int) -> np.ndarray:
+    """``(L*L, 4)`` flat indices of the right, left, down and up neighbours on the torus."""
+    r, c = np.divmod(np.arange(L * L), L)
+    return np.stack([r * L + (c + 1) % L, r * L + (c - 1) % L, ((r + 1) % L) * L + c, ((r - 1) % L) * L + c], 1)
+
+
+def _wolff_flip(spins: np.ndarray, nbr: np.ndarray, p_add: float, rng: np.random.Generator) -> int:
+    """Grow one Wolff cluster from a random site breadth-first and flip it; returns its size.
+
+    Each layer tests, at once, every bond from the newest cluster sites to equal, not-yet-joined
+    neighbours (each bond at most once: a bond is tested only from its cluster end, while its other end
+    is outside), so the cluster is the seed's component of the bond percolation with ``p = 1 - e^(-2 beta)``.
+    """
+    seed = rng.integers(spins.size)
+    s = spins[seed]
+    in_cluster = np.zeros(spins.size, dtype=bool)
+    in_cluster[seed] = True
+    frontier = np.array([seed])
+    while frontier.size:
+        cand = nbr[frontier].ravel()
+        cand = cand[(spins[cand] == s) & ~in_cluster[cand]]
+        frontier = np.unique(cand[rng.random(cand.size) < p_add])
+        in_cluster[frontier] = True
+    spins[in_cluster] = -s
+    return int(in_cluster.sum())
+
+
+def wolff_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_between: float = 1.0,
+                 thermalize: float = 20.0, progress: bool = True, stats: dict | None = None) -> torch.Tensor:
+    """``n_samples`` spin configurations of the periodic ``L x L`` Ising model from a Wolff chain.
+
+    The chain first flips clusters until ``thermalize * L^2`` spins have been flipped; from the mean
+    cluster size seen there it fixes ``k``, the number of cluster flips worth ``sweeps_between * L^2``
+    spins, and records a sample every ``k`` flips. (The count must be fixed in advance: stopping when the
+    flipped spins reach a target would favour states right after a large cluster, which are biased
+    towards order.) Returns ``(n_samples, L, L)`` int8 spins ``+-1``. ``stats``, if given, receives
+    ``flips_between`` and, for the sampling phase, the cluster flips, flipped spins and wall time.
+    """
+    L = check_ising_L(L)
+    beta = check_beta(beta)
+    n_samples = lattice.check_int(n_samples, "n_samples", 1)
+    seed = lattice.check_int(seed, "seed", 0)
+    sweeps_between = lattice.check_positive(sweeps_between, "sweeps_between")
+    thermalize = lattice.check_positive(thermalize, "thermalize")
+    rng = np.random.default_rng(seed)
+    nbr = _neighbours(L)
+    p_add = -math.expm1(-2 * beta)
+    spins = rng.choice(np.array([-1, 1], dtype=np.int8), L * L)
+    flipped = flips = 0
+    while flipped < thermalize * L * L:
+        flipped += _wolff_flip(spins, nbr, p_add, rng)
+        flips += 1
+    flips_between = max(1, round(sweeps_between * L * L * flips / flipped))
+    out = np.empty((n_samples, L * L), dtype=np.int8)
+    flipped = 0
+    start = time.perf_counter()
+    for k in tqdm(range(n_samples), desc=f"Wolff L={L} beta={beta:.4f}", disable=not progress, leave=False):
+        for _ in range(flips_between if k else 0):
+            flipped += _wolff_flip(spins, nbr, p_add, rng)
+        out[k] = spins
+    if stats is not None:
+        stats.update(flips_between=flips_between, cluster_flips=flips_between * (n_samples - 1),
+                     spins_flipped=flipped, wall_s=time.perf_counter() - start)
+    return torch.from_numpy(out.reshape(n_samples, L, L))
+
+
+def heat_bath_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_between: int = 1,
+                     thermalize: int = 200, progress: bool = True) -> torch.Tensor:
+    """``n_samples`` configurations from a checkerboard heat-bath chain (even ``L``: the two colours must
+    not touch across the periodic seam). A sweep updates all black, then all white sites, each to
+    ``+1`` with probability ``1 / (1 + exp(-2 beta h))``, ``h`` the sum of its 4 neighbours. Local moves:
+    slow near ``beta_c`` (critical slowing down); use it as an independent check of ``wolff_sample``.
+    Returns ``(n_samples, L, L)`` int8.
+    """
+    L = lattice.check_L(L)
+    beta = check_beta(beta)
+    n_samples = lattice.check_int(n_samples, "n_samples", 1)
+    sweeps_between = lattice.check_int(sweeps_between, "sweeps_between", 1)
+    thermalize = lattice.check_int(thermalize, "thermalize", 0)
+    gen = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
+    x = torch.where(torch.rand(L, L, generator=gen, dtype=torch.float64) < 0.5, -1.0, 1.0)
+    black = lattice.parity_mask(L, 0)
+
+    def sweep() -> None:
+        nonlocal x
+        for mask in (black, ~black):
+            h = x.roll(1, 0) + x.roll(-1, 0) + x.roll(1, 1) + x.roll(-1, 1)
+            up = torch.rand(L, L, generator=gen, dtype=torch.float64) < torch.sigmoid(2 * beta * h)
+            x = torch.where(mask, torch.where(up, 1.0, -1.0), x)
+
+    for _ in range(thermalize):
+        sweep()
+    out = torch.empty(n_samples, L, L, dtype=torch.int8)
+    for k in tqdm(range(n_samples), desc=f"heat bath L={L} beta={beta:.4f}", disable=not progress, leave=False):
+        for _ in range(sweeps_between if k else 0):
+            sweep()
+        out[k] = x.to(torch.int8)
+    return out
+
+
+def _check_spins(samples) -> torch.Tensor:
+    if not isinstance(samples, torch.Tensor):
+        raise TypeError(f"samples must be a torch.Tensor (n, L, L) of spins +-1; got {type(samples).__name__}")
+    if samples.dim() != 3 or samples.shape[1] != samples.shape[2] or samples.shape[0] < 1:
+        raise ValueError(f"samples must have shape (n, L, L) with n >= 1; got {tuple(samples.shape)}")
+    if not bool(((samples == 1) | (samples == -1)).all()):
+        raise ValueError("samples must hold spins +-1 only")
+    return samples.to(torch.float64)
+
+
+def per_sample_correlations(samples: torch.Tensor) -> torch.Tensor:
+    """``(n, L // 2 + 1)``: for each sample, ``x_i x_(i+r)`` averaged over all sites ``i`` and both axis
+    directions of ``r = 0 .. L // 2`` (the periodic autocorrelation by FFT)."""
+    x = _check_spins(samples)
+    L = x.shape[-1]
+    f = torch.fft.fft2(x)
+    auto = torch.fft.ifft2(f * f.conj()).real / L ** 2                 # (n, L, L): [dy, dx]
+    r = torch.arange(L // 2 + 1)
+    return (auto[:, 0, r] + auto[:, r, 0]) / 2
+
+
+def correlation_function(samples: torch.Tensor) -> torch.Tensor:
+    """``<x_0 x_r>`` along the axes for ``r = 0 .. L // 2``, averaged over sites, directions and samples:
+    ``(L // 2 + 1,)`` float64. Error bars: ``binned_mean(per_sample_correlations(samples))``."""
+    return per_sample_correlations(samples).mean(0)
+
+
+def binned_mean(series: torch.Tensor, min_blocks: int = 16) -> Estimate:
+    """Mean of a Markov-chain ``series (n, ...)`` with a blocking error bar (Flyvbjerg & Petersen 1989).
+
+    Block means over blocks of ``2^k`` consecutive entries for every ``k`` that leaves ``>= min_blocks``
+    blocks; the standard error is the largest of their standard errors (the plateau, conservatively), and
+    ``tau_int = (stderr / naive stderr)^2 / 2``. Elementwise over the trailing dimensions.
+    """
+    if not isinstance(series, torch.Tensor) or series.dim() < 1 or series.shape[0] < 2:
+        raise ValueError("series must be a tensor (n, ...) with n >= 2 entries")
+    min_blocks = lattice.check_int(min_blocks, "min_blocks", 2)
+    x = series.to(torch.float64)
+    naive = x.std(0) / math.sqrt(x.shape[0])
+    best, size = naive, 1
+    while x.shape[0] // (2 * size) >= min_blocks:
+        size *= 2
+        n_blocks = x.shape[0] // size
+        blocks = x[: n_blocks * size].reshape(n_blocks, size, *x.shape[1:]).mean(1)
+        best = torch.maximum(best, blocks.std(0) / math.sqrt(n_blocks))
+    tau = torch.where(naive > 0, (best / naive) ** 2 / 2, torch.full_like(naive, 0.5))
+    scalar = x.dim() == 1
+    return Estimate(float(x.mean()) if scalar else x.mean(0), float(best) if scalar else best,
+                    f"blocking mean of {x.shape[0]} samples", float(tau) if scalar else tau)
