@@ -74,8 +74,9 @@ def stacked_vs_sequential(L: int, blocks: int, width: int, batch: int, n_models:
 
 
 def reproduction_throughput(results: Path, profile: str, min_run_time: float) -> None:
-    """Achieved training GFLOP/s of the runs recorded under ``results`` (freshly trained runs only), against
-    the matmul peak at the thread count each run's worker had."""
+    """Achieved training GFLOP/s of the runs recorded under ``results``, against the matmul peak at the
+    thread count each run's worker had. A row's ``train_wall_s`` is the time recorded when its model was
+    trained (also when a later session re-evaluated the cached checkpoint)."""
     peaks: dict[int, float] = {}
     print(f"\n{'reproduction (' + profile + ')':<34} {'runs':>4} {'thr':>3} {'train s':>8} {'GFLOP/s':>8} "
           f"{'/ matmul':>9}")
@@ -90,9 +91,10 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
         seen = set()
         for line in runs_path.read_text().splitlines():
             row = json.loads(line)
-            if row["run_id"] in seen or row["checkpoint_cached"]:
-                continue  # one entry per trained run; a cached checkpoint did not train here
-            seen.add(row["run_id"])
+            trained = json.dumps([row["teacher"], row["model"], row["train"]], sort_keys=True)
+            if manifest["runs"].get(row["run_id"], {}).get("status") != "done" or trained in seen:
+                continue  # current runs only; one entry per trained model, not per eval size
+            seen.add(trained)
             m, t = row["model"], row["train"]
             flops = conv_train_flops(LocalCNN.from_config(m), t["L"], t["batch_size"]) * t["steps"]
             key = (runs_path.parent.parent.name, t["L"], m["blocks"], m["width"], t["batch_size"])
@@ -106,11 +108,15 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
 
 
+SECTIONS = ("teachers", "steps", "stacked", "reproduction")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--quick", action="store_true", help="shorter timing windows")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
     parser.add_argument("--stack", type=int, default=3, help="models trained together (paper: 3 seeds)")
     parser.add_argument("--results", type=Path, default=Path("results"), help="reproduction results root")
     parser.add_argument("--profile", default="paper", help="reproduction profile to read")
@@ -121,35 +127,44 @@ def main() -> None:
     print(f"# fdlf core benchmark  torch {info['versions']['torch']}  threads {args.threads}  "
           f"cpu {info['machine']['cpu']}  rev {info['git_revision'][:12]}")
     peak = matmul_gflops(t_min)
-    print(f"fp32 matmul 2048^3: {peak:.1f} GFLOP/s (the peak the ratios below refer to)\n")
+    print(f"fp32 matmul 2048^3: {peak:.1f} GFLOP/s (the peak the ratios below refer to)")
 
-    print(f"{'teacher':<14} {'L':>4} {'sample x8 ms':>13} {'score x8 ms':>12} {'response x1 ms':>15}")
-    for family in teachers.FAMILIES:
-        t = teachers.make(family)
-        for L in args.sizes:
-            gen = torch.Generator().manual_seed(0)
-            x8, x1 = t.sample(8, L, gen), t.sample(1, L, gen)
-            ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(8, L, gen), lambda: t.score(x8),
-                                                     lambda: t.response(x1, (L // 2, L // 2)))]
-            print(f"{family:<14} {L:>4} {ms[0]:>13.2f} {ms[1]:>12.2f} {ms[2]:>15.2f}")
+    if "teachers" in args.only:
+        print(f"\n{'teacher':<14} {'L':>4} {'sample x8 ms':>13} {'score x8 ms':>12} {'response x1 ms':>15}")
+        for family in teachers.FAMILIES:
+            t = teachers.make(family)
+            for L in args.sizes:
+                gen = torch.Generator().manual_seed(0)
+                x8, x1 = t.sample(8, L, gen), t.sample(1, L, gen)
+                ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(8, L, gen), lambda: t.score(x8),
+                                                         lambda: t.response(x1, (L // 2, L // 2)))]
+                print(f"{family:<14} {L:>4} {ms[0]:>13.2f} {ms[1]:>12.2f} {ms[2]:>15.2f}")
 
-    print(f"\n{'training step':<34} {'ms':>8} {'GFLOP/s':>8} {'/ matmul':>9}")
-    teacher = teachers.make("simple_local")
-    for L, blocks, width, batch in [(16, 1, 32, 16), (32, 6, 64, 8)]:
-        for with_teacher in (False, True):
-            model = LocalCNN(blocks, width)
-            s = median_s(train_step_fn(model, teacher, L, batch, with_teacher), t_min)
-            gflops = conv_train_flops(model, L, batch) / s / 1e9
-            label = f"L={L} B={blocks} w={width} b={batch}" + (" +teacher" if with_teacher else "")
-            print(f"{label:<34} {1e3 * s:>8.2f} {gflops:>8.1f} {gflops / peak:>9.2f}")
+    if "steps" in args.only:
+        print(f"\n{'training step':<34} {'ms':>8} {'GFLOP/s':>8} {'/ matmul':>9}")
+        teacher = teachers.make("simple_local")
+        for L, blocks, width, batch in [(16, 1, 32, 16), (32, 6, 64, 8)]:
+            for with_teacher in (False, True):
+                model = LocalCNN(blocks, width)
+                s = median_s(train_step_fn(model, teacher, L, batch, with_teacher), t_min)
+                gflops = conv_train_flops(model, L, batch) / s / 1e9
+                label = f"L={L} B={blocks} w={width} b={batch}" + (" +teacher" if with_teacher else "")
+                print(f"{label:<34} {1e3 * s:>8.2f} {gflops:>8.1f} {gflops / peak:>9.2f}")
 
-    print(f"\n{'%d models, ms per step' % args.stack:<34} {'1 by 1':>8} {'stacked':>8} {'speed-up':>9}")
-    for L, blocks, width, batch in [(16, 1, 32, 16), (32, 1, 32, 8), (32, 3, 32, 8), (32, 6, 32, 8)]:
-        one_by_one, stacked = stacked_vs_sequential(L, blocks, width, batch, args.stack, 5, t_min)
-        label = f"L={L} B={blocks} w={width} b={batch}"
-        print(f"{label:<34} {1e3 * one_by_one:>8.1f} {1e3 * stacked:>8.1f} {one_by_one / stacked:>9.2f}")
+    if "stacked" in args.only:
+        # 1 thread is what each worker of `fdlf reproduce --jobs <cores>` gets
+        print(f"\n{'%d models, ms per step' % args.stack:<34} {'thr':>3} {'1 by 1':>8} {'stacked':>8} "
+              f"{'speed-up':>9}")
+        for threads in sorted({1, args.threads}):
+            torch.set_num_threads(threads)
+            for L, blocks, width, batch in [(16, 1, 32, 16), (32, 1, 32, 8), (32, 3, 32, 8), (32, 6, 32, 8)]:
+                one_by_one, stacked = stacked_vs_sequential(L, blocks, width, batch, args.stack, 5, t_min)
+                label = f"L={L} B={blocks} w={width} b={batch}"
+                print(f"{label:<34} {threads:>3} {1e3 * one_by_one:>8.1f} {1e3 * stacked:>8.1f} "
+                      f"{one_by_one / stacked:>9.2f}")
+        torch.set_num_threads(args.threads)
 
-    if args.results.is_dir():
+    if "reproduction" in args.only and args.results.is_dir():
         reproduction_throughput(args.results, args.profile, t_min)
         torch.set_num_threads(args.threads)
 
