@@ -1,5 +1,6 @@
 """Core benchmark: teacher sample/score/response, DSM training steps against matmul peak, stacked-seed
-training against one model at a time, and the achieved GFLOP/s of finished reproduction runs.
+training against one model at a time, the achieved GFLOP/s of finished reproduction runs, and Ising
+Wolff throughput (cluster flips/s near beta_c) and exact-method timings.
 
 Prints tables of medians (``torch.utils.benchmark.Timer.blocked_autorange``) and ratios, all measured in
 this one run (the reproduction section reads the training wall times the runs recorded in
@@ -18,7 +19,7 @@ from pathlib import Path
 import torch
 from torch.utils.benchmark import Timer
 
-from fdlf_core import teachers
+from fdlf_core import ising, teachers
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
 from fdlf_core.training import dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
@@ -108,7 +109,7 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
 
 
-SECTIONS = ("teachers", "steps", "stacked", "reproduction")
+SECTIONS = ("teachers", "steps", "stacked", "reproduction", "ising")
 
 
 def main() -> None:
@@ -167,6 +168,21 @@ def main() -> None:
     if "reproduction" in args.only and args.results.is_dir():
         reproduction_throughput(args.results, args.profile, t_min)
         torch.set_num_threads(args.threads)
+
+    if "ising" in args.only:
+        print(f"\n{'Wolff (50 samples, 1 sweep apart)':<34} {'flips/s':>9} {'spins/s':>10} {'mean cluster':>13}")
+        for L, ratio in [(64, 0.9), (64, 0.99), (128, 0.99)]:
+            walls, stats = [], {}
+            for seed in range(3):  # median over three chains
+                ising.wolff_sample(L, ratio * ising.BETA_C, 50, seed=seed, progress=False, stats=stats)
+                walls.append((stats["wall_s"], stats["cluster_flips"], stats["spins_flipped"]))
+            wall, flips, spins = sorted(walls)[1]
+            print(f"{f'L={L} beta/beta_c={ratio}':<34} {flips / wall:>9.0f} {spins / wall:>10.3g} "
+                  f"{spins / flips:>13.0f}")
+        exact_ms = 1e3 * median_s(lambda: ising.transfer_matrix_exact(8, ising.BETA_C), t_min)
+        toeplitz_ms = 1e3 * median_s(lambda: ising.infinite_correlation(0.99 * ising.BETA_C, 8), t_min)
+        print(f"transfer matrix L=8: {exact_ms:.1f} ms; infinite-lattice correlations r <= 8 at 0.99 beta_c: "
+              f"{toeplitz_ms:.1f} ms")
 
 
 if __name__ == "__main__":

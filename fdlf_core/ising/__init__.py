@@ -10,3 +10,4 @@ from .exact import (BETA_C, IsingExact, correlation_length, enumerate_exact, exa
 from .response import (posterior_covariance, smoothed_log_density, smoothed_score, smoothed_score_response)
 from .sampling import (Estimate, binned_mean, correlation_function, heat_bath_sample, per_sample_correlations,
                        wolff_sample)
+from .pool import IsingData, IsingPoolConfig, load_pool, random_symmetry, sample_pool
