@@ -424,8 +424,9 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     Finished runs (their ``run_id`` already in ``runs.jsonl``) are skipped; cached checkpoints are reused.
     ``executor``: any ``concurrent.futures.Executor`` that runs calls in separate processes or one at a
     time (model initialisation seeds torch's process-global RNG, so concurrent threads would mix seeds); the
-    caller keeps ownership. If None, ``jobs == 1`` runs in-process and ``jobs > 1`` uses ``process_pool(jobs)``. Raises ``ExperimentError`` after
-    writing everything that finished if any run failed.
+    caller keeps ownership. If None, ``jobs == 1`` runs in-process and ``jobs > 1`` uses
+    ``process_pool(jobs)``. Raises ``ExperimentError`` after writing everything that finished if any run
+    failed.
     """
     exp = get_experiment(name)
     get_budget(exp, profile)

@@ -1,5 +1,8 @@
 """Denoising score matching (paper Eq. 3) on fresh teacher samples, and checkpoints.
 
+The data source ("teacher") is an FDLF ``Teacher`` (exact samples at any ``L``) or an ``IsingData`` pool
+(Wolff samples at one ``L``, under random lattice symmetries); checkpoints record which, with its config.
+
 Training draws ``sigma`` log-uniformly on ``[sigma_min, sigma_max]`` and uses the usual ``sigma^2``
 weighting, so the per-sample loss is ``mean_i (sigma s_theta(x0 + sigma eps, sigma)_i + eps_i)^2``
 (a per-site mean, so its scale does not depend on ``L``). All randomness (teacher samples, sigma, eps)
@@ -24,9 +27,13 @@ from . import lattice
 from .atomic import atomic_write
 from .models import LocalCNN, LocalCNNConfig, check_sigma, model_dtype
 from .provenance import provenance
+from .ising.pool import IsingData, IsingPoolConfig
 from .teachers import Teacher, TeacherConfig
 
 CHECKPOINT_FORMAT = "fdlf.checkpoint/1"
+# what DSM trains on: anything with ``sample(n, L, generator) -> (n, L, L)`` and a dataclass ``config``
+DATA_SOURCES = (Teacher, IsingData)
+_DATA_CONFIGS = {cls.__name__: cls for cls in (TeacherConfig, IsingPoolConfig)}
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,7 @@ class TrainResult:
     model: nn.Module
     losses: list[float]
     config: TrainConfig
-    teacher_config: TeacherConfig
+    teacher_config: TeacherConfig | IsingPoolConfig  # the config of the data source trained on
     wall_s: float
     meta: dict = field(default_factory=dict)
 
@@ -62,6 +69,12 @@ def _check_train_config(cfg: TrainConfig) -> TrainConfig:
     _check_sigma_range(cfg.sigma_min, cfg.sigma_max)
     lattice.check_int(cfg.seed, "seed", 0)
     return cfg
+
+
+def _check_teacher(teacher) -> None:
+    if not isinstance(teacher, DATA_SOURCES):
+        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher or a fdlf_core.ising.IsingData; "
+                        f"got {type(teacher).__name__}")
 
 
 def _check_sigma_range(sigma_min, sigma_max) -> None:
@@ -92,7 +105,7 @@ def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Te
     return ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
 
 
-def _draw_batch(teacher: Teacher, L: int, batch_size: int, sigma_min: float, sigma_max: float,
+def _draw_batch(teacher: Teacher | IsingData, L: int, batch_size: int, sigma_min: float, sigma_max: float,
                 gen: torch.Generator, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step's data, in this order from ``gen``: teacher samples ``x0``, noise levels, noise ``eps``."""
     x0 = teacher.sample(batch_size, L, generator=gen).to(dtype)
@@ -101,16 +114,15 @@ def _draw_batch(teacher: Teacher, L: int, batch_size: int, sigma_min: float, sig
     return x0, sigma, eps
 
 
-def train_dsm(teacher: Teacher, model: nn.Module, L: int, steps: int, batch_size: int, lr: float = 5e-4,
-              sigma_min: float = 0.005, sigma_max: float = 1.0, seed: int = 0,
+def train_dsm(teacher: Teacher | IsingData, model: nn.Module, L: int, steps: int, batch_size: int,
+              lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0, seed: int = 0,
               progress: bool = True) -> TrainResult:
     """Train ``model`` (any ``nn.Module`` with ``forward(x, sigma)``) in place by DSM on ``teacher`` at ``L``.
 
     Each step draws ``batch_size`` fresh teacher samples; Adam with learning rate ``lr``. Returns the
     model, the per-step losses and the configs; a tqdm bar shows progress when ``progress``.
     """
-    if not isinstance(teacher, Teacher):
-        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
+    _check_teacher(teacher)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
     cfg = _check_train_config(TrainConfig(L, steps, batch_size, lr, sigma_min, sigma_max, seed))
@@ -145,8 +157,8 @@ class _Scorer(nn.Module):
         return self.model.score(x, sig)
 
 
-def train_dsm_stacked(teacher: Teacher, models: Sequence[LocalCNN], L: int, steps: int, batch_size: int,
-                      seeds: Sequence[int], lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0,
+def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], L: int, steps: int,
+                      batch_size: int, seeds: Sequence[int], lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0,
                       progress: bool = True) -> list[TrainResult]:
     """Train same-architecture ``LocalCNN`` s together, ``models[k]`` on the data stream of ``seeds[k]``.
 
@@ -157,8 +169,7 @@ def train_dsm_stacked(teacher: Teacher, models: Sequence[LocalCNN], L: int, step
     measures it). Results agree with ``train_dsm`` to float rounding, not bit for bit. Trains in place;
     returns one ``TrainResult`` per model, each with ``wall_s`` = the shared wall time / ``len(models)``.
     """
-    if not isinstance(teacher, Teacher):
-        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
+    _check_teacher(teacher)
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, LocalCNN) for m in models):
         raise TypeError(f"models must be a non-empty list of LocalCNN; got {models!r:.80}")
     arch = {dataclasses.replace(m.config, seed=0) for m in models}
@@ -219,6 +230,7 @@ def save_checkpoint(path: str | Path, result: TrainResult) -> Path:
         "state_dict": model.state_dict(),
         "train_config": dataclasses.asdict(result.config),
         "teacher_config": dataclasses.asdict(result.teacher_config),
+        "teacher_class": type(result.teacher_config).__name__,
         "losses": [float(v) for v in result.losses],
         "wall_s": float(result.wall_s),
         "provenance": provenance(),
@@ -240,8 +252,9 @@ def load_checkpoint(path: str | Path) -> TrainResult:
     try:
         model = LocalCNN.from_config(LocalCNNConfig(**payload["model_config"]))
         model.load_state_dict(payload["state_dict"])
+        data_config = _DATA_CONFIGS[payload.get("teacher_class", "TeacherConfig")]  # absent: written before Ising
         result = TrainResult(model, payload["losses"], TrainConfig(**payload["train_config"]),
-                             TeacherConfig(**payload["teacher_config"]), payload["wall_s"],
+                             data_config(**payload["teacher_config"]), payload["wall_s"],
                              meta={"provenance": payload["provenance"], "path": str(path)})
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # right format tag, damaged content
         raise ValueError(f"{path} is a damaged fdlf checkpoint ({type(exc).__name__}: {exc})") from None

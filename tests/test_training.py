@@ -190,3 +190,19 @@ def test_stacked_training_is_train_dsm_per_model():
 def test_bad_stacked_training_input(models, seeds, match):
     with pytest.raises((TypeError, ValueError), match=match):
         train_dsm_stacked(teachers.make("simple_local"), models, 8, 2, 2, seeds=seeds, progress=False)
+
+
+def test_dsm_on_an_ising_pool_and_its_checkpoint(tmp_path):
+    from fdlf_core.ising import BETA_C, IsingData, IsingPoolConfig
+    data = IsingData(IsingPoolConfig(L=8, beta=0.9 * BETA_C, n_samples=16, seed=0), progress=False)
+    model = LocalCNN.from_radius(5, width=8)
+    result = train_dsm(data, model, 8, 30, 4, sigma_min=0.5, sigma_max=4.0, seed=1, progress=False)
+    assert result.teacher_config == data.config and all(math.isfinite(v) for v in result.losses)
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "ising.pt", result))
+    assert loaded.teacher_config == data.config and loaded.model.receptive_radius == 5
+    x = torch.randn(2, 8, 8, generator=gen(0))
+    torch.testing.assert_close(loaded.model(x, 1.0), model(x, 1.0))
+    with pytest.raises(ValueError, match="pool's lattice size"):
+        train_dsm(data, LocalCNN(1, 8), 16, 2, 2, progress=False)
+    with pytest.raises(TypeError, match="Teacher or a fdlf_core.ising.IsingData"):
+        train_dsm(object(), LocalCNN(1, 8), 8, 2, 2, progress=False)
