@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fdlf_core.ising import (BETA_C, binned_mean, correlation_function, correlation_length, enumerate_exact,
-                             exact_correlations, heat_bath_sample, infinite_correlation,
+                             exact_correlations, heat_bath_sample, infinite_correlation, learned_response,
                              nearest_neighbour_correlation, per_sample_correlations, posterior_covariance,
                              smoothed_log_density, smoothed_score, smoothed_score_response,
                              spontaneous_magnetisation, transfer_matrix_exact, wolff_sample)
@@ -215,3 +215,23 @@ def test_sampled_response_on_a_large_lattice_has_an_error_bar():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+class ExactSmoothedScore(torch.nn.Module):
+    """The exact smoothed Ising score (enumeration) as a score model ``forward(x (n, L, L), sigma)``."""
+
+    def __init__(self, beta):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, x, sigma):
+        return torch.stack([smoothed_score(f.to(torch.float64), self.beta, sigma) for f in x])
+
+
+@pytest.mark.parametrize("sigma", [0.5, 2.0])
+def test_learned_response_of_the_exact_score_is_eq22(sigma):
+    L, beta = 4, 0.95 * BETA_C
+    row = learned_response(ExactSmoothedScore(beta), sigma, L)
+    expected = exact_correlations(L, beta) / sigma ** 4
+    expected[0, 0] -= 1 / sigma ** 2
+    torch.testing.assert_close(row, expected, rtol=1e-9, atol=1e-12)

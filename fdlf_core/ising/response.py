@@ -86,3 +86,20 @@ def smoothed_score_response(beta: float, sigma: float, d: int, L: int | None, n_
     est = binned_mean(per_sample_correlations(samples)[:, d])
     return Estimate(est.value / sigma ** 4, est.stderr / sigma ** 4, f"Wolff, L={L}, {n_samples} samples",
                     est.tau_int)
+
+
+def learned_response(model: torch.nn.Module, sigma: float, L: int) -> torch.Tensor:
+    """A score model's response at ``y = 0``: ``(L, L)`` float64, ``[dy, dx] = d s_(0,0)(0) / d y_(dy,dx)``.
+
+    The Jacobian row of site ``(0, 0)`` by autograd (any site would do for a translation-equivariant
+    model), indexed like ``exact_correlations``; off the origin it estimates
+    ``sigma^-4 <x_0 x_(dy,dx)>`` (Eq. 22), at the origin ``sigma^-4 - sigma^-2``. ``y`` takes the model's
+    parameter dtype (float64 for a parameter-free, e.g. exact, model).
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
+    sigma, L = lattice.check_positive(sigma, "sigma"), check_ising_L(L)
+    param = next(model.parameters(), None)
+    y = torch.zeros(1, L, L, dtype=torch.float64 if param is None else param.dtype, requires_grad=True)
+    grad, = torch.autograd.grad(model(y, sigma)[0, 0, 0], y)
+    return grad[0].to(torch.float64)
