@@ -116,7 +116,7 @@ def transfer_matrix_exact(L: int, beta: float) -> IsingExact:
         right = a * powers[dy][None, :, None]                       # (A_dx)_nm rel_n^dy
         corr[dy] = torch.einsum("mn,cnm->c", left, right) / norm
     m2 = float(corr.sum()) / L ** 2                                 # <m^2> = sum_r C(r) / L^2
-    return IsingExact(L, beta, log_z, float(-2 * (corr[0, 1] + corr[1, 0]) / 2), m2, None, corr,
+    return IsingExact(L, beta, log_z, float(-(corr[0, 1] + corr[1, 0])), m2, None, corr,
                       "transfer matrix")
 
 
