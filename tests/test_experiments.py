@@ -250,6 +250,23 @@ def test_reproduce_unknown_profile_is_an_argparse_error(capsys):
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
+def test_a_figure_that_fails_after_its_notebook_still_gets_a_status_row(tmp_path, monkeypatch, capsys):
+    # fig1's notebook "runs" (stubbed) but its results cannot be read: fig2 still runs, the table is printed
+    import papermill
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *args, **kwargs: None)
+    read = []
+
+    def unreadable(out, name, profile):
+        read.append(name)
+        raise ValueError(f"{name} results are damaged")
+    monkeypatch.setattr(ex, "load_results", unreadable)
+    assert main(["reproduce", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert read == ["fig1", "fig2"]
+    assert "fig1    FAILED: ValueError: fig1 results are damaged" in out
+    assert "fig2    FAILED: ValueError: fig2 results are damaged" in out
+
+
 # ------------------------------------------------------------------------------------- claims, plots
 
 def _summary(values: dict) -> list[dict]:
