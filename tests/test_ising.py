@@ -7,6 +7,7 @@ import torch
 
 from fdlf_core.ising import (BETA_C, binned_mean, correlation_function, correlation_length, enumerate_exact,
                              exact_correlations, heat_bath_sample, infinite_correlation, learned_response,
+                             magnetisation_distribution,
                              nearest_neighbour_correlation, per_sample_correlations, posterior_covariance,
                              smoothed_log_density, smoothed_score, smoothed_score_response,
                              spontaneous_magnetisation, transfer_matrix_exact, wolff_sample)
@@ -31,6 +32,29 @@ def test_enumeration_small_cases_by_hand():
     b = 0.37
     assert enumerate_exact(2, b).log_z == pytest.approx(math.log(2 * math.exp(8 * b) + 12 + 2 * math.exp(-8 * b)),
                                                         rel=1e-14)
+
+
+@pytest.mark.parametrize("L", [2, 3, 4])
+@pytest.mark.parametrize("beta", BETAS)
+def test_magnetisation_distribution_equals_enumeration(L, beta):
+    from fdlf_core.ising.exact import all_states, bond_sum
+    x = all_states(L)
+    w = torch.softmax(beta * bond_sum(x), 0)
+    ups = ((x + 1) / 2).sum(dim=(1, 2)).long()
+    expected = torch.zeros(L * L + 1, dtype=torch.float64).index_add_(0, ups, w)
+    torch.testing.assert_close(magnetisation_distribution(L, beta), expected, rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("L", [6, 8])
+def test_magnetisation_distribution_agrees_with_the_correlation_sum(L):
+    # two transfer-matrix routes to <m^2>: the fugacity transform and sum_r C(r) / L^2
+    p = magnetisation_distribution(L, BETA_C)
+    m = (2 * torch.arange(L * L + 1, dtype=torch.float64) - L * L) / (L * L)
+    assert float(p.sum()) == pytest.approx(1.0, abs=1e-14)
+    torch.testing.assert_close(p, p.flip(0), rtol=0, atol=1e-14)  # spin-flip symmetry
+    assert float((p * m ** 2).sum()) == pytest.approx(transfer_matrix_exact(L, BETA_C).m2, rel=1e-12)
+    binder = 1 - float((p * m ** 4).sum()) / (3 * float((p * m ** 2).sum()) ** 2)
+    assert 0.55 < binder < 0.66  # the critical Binder cumulant of the periodic square lattice is ~0.61
 
 
 @pytest.mark.parametrize("L", [6, 8])
@@ -201,6 +225,7 @@ def test_sampled_response_on_a_large_lattice_has_an_error_bar():
     (lambda: enumerate_exact(5, 0.4), "L must be <= 4 for full enumeration.*transfer_matrix_exact"),
     (lambda: transfer_matrix_exact(12, 0.4), "L must be <= 10 for the transfer matrix.*wolff_sample"),
     (lambda: exact_correlations(16, 0.4), "L must be <= 10"),
+    (lambda: magnetisation_distribution(10, 0.4), "L must be <= 8 for the magnetisation distribution"),
     (lambda: exact_correlations(8, 0.0), "beta must be a finite real number > 0"),
     (lambda: exact_correlations(8, -1.0), "beta must be"),
     (lambda: smoothed_score_response(0.4, 0.0, 2, 8), "sigma must be"),

@@ -5,8 +5,8 @@ heat-bath chains, correlation estimates with blocking error bars; ``response``: 
 and posterior covariance on small lattices and the response of Eq. 22 at any size.
 """
 from .exact import (BETA_C, IsingExact, correlation_length, enumerate_exact, exact_correlations,
-                    infinite_correlation, nearest_neighbour_correlation, spontaneous_magnetisation,
-                    transfer_matrix_exact)
+                    infinite_correlation, magnetisation_distribution, nearest_neighbour_correlation,
+                    spontaneous_magnetisation, transfer_matrix_exact)
 from .response import (learned_response, posterior_covariance, smoothed_log_density, smoothed_score,
                        smoothed_score_response)
 from .sampling import (Estimate, binned_mean, correlation_function, heat_bath_sample, per_sample_correlations,

@@ -27,6 +27,7 @@ from .. import lattice
 BETA_C = 0.5 * math.log(1 + math.sqrt(2))  # Onsager's critical coupling, sinh(2 beta_c) = 1
 MAX_ENUMERATION_L = 4                      # 2^16 states
 MAX_TRANSFER_L = 10                        # 2^10 x 2^10 transfer matrix
+MAX_DISTRIBUTION_L = 8                     # L^2 + 1 complex matrix powers of size 2^L
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,17 @@ def _row_states(L: int) -> torch.Tensor:
     return (2.0 * bits - 1.0).to(torch.float64)  # (2^L, L)
 
 
+def _transfer(L: int, beta: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Row states ``(R, L)``, the transfer matrix divided by ``exp(shift)`` (entries <= 1) and ``shift``."""
+    rows = _row_states(L)
+    e_row = (rows * torch.roll(rows, 1, -1)).sum(-1)                # (R,)
+    t = beta * (e_row[:, None] / 2 + rows @ rows.T + e_row[None, :] / 2)
+    return rows, torch.exp(t - t.max()), float(t.max())
+
+
 def transfer_matrix_exact(L: int, beta: float) -> IsingExact:
-    """Exact results from the row-to-row transfer matrix (``2 <= L <= 10``); ``m4`` is None.
+    """Exact results from the row-to-row transfer matrix (``2 <= L <= 10``); ``m4`` is None here
+    (``magnetisation_distribution`` gives it for ``L <= 8``).
 
     ``T[a, b] = exp(beta (E_row(a) / 2 + a.b + E_row(b) / 2))`` is symmetric positive definite, so
     ``T = V diag(lam) V^T`` and with ``A_c = V^T S_c V``:
@@ -101,12 +111,10 @@ def transfer_matrix_exact(L: int, beta: float) -> IsingExact:
     """
     beta = check_beta(beta)
     L = check_ising_L(L, MAX_TRANSFER_L, "the transfer matrix")
-    rows = _row_states(L)                                           # (R, L)
-    e_row = (rows * torch.roll(rows, 1, -1)).sum(-1)                # (R,)
-    t = beta * (e_row[:, None] / 2 + rows @ rows.T + e_row[None, :] / 2)
-    lam, v = torch.linalg.eigh(torch.exp(t - t.max()))              # shift: Z rescaled, C unchanged
+    rows, tm, shift = _transfer(L, beta)
+    lam, v = torch.linalg.eigh(tm)
     rel = lam / lam[-1]                                             # (0, 1], ascending
-    log_z = L * (float(torch.log(lam[-1])) + float(t.max())) + float(torch.log((rel ** L).sum()))
+    log_z = L * (float(torch.log(lam[-1])) + shift) + float(torch.log((rel ** L).sum()))
     a = torch.stack([v.T @ (rows[:, c, None] * v) for c in range(L)])  # (L, R, R): A_c = V^T S_c V
     powers = rel[None, :] ** torch.arange(L + 1, dtype=torch.float64)[:, None]  # (L+1, R): rel^k
     norm = (rel ** L).sum()
@@ -118,6 +126,26 @@ def transfer_matrix_exact(L: int, beta: float) -> IsingExact:
     m2 = float(corr.sum()) / L ** 2                                 # <m^2> = sum_r C(r) / L^2
     return IsingExact(L, beta, log_z, float(-(corr[0, 1] + corr[1, 0])), m2, None, corr,
                       "transfer matrix")
+
+
+def magnetisation_distribution(L: int, beta: float) -> torch.Tensor:
+    """Exact ``P(M)`` of the total magnetisation ``M = 2 u - L^2`` (``u`` up spins): ``(L^2 + 1,)`` float64
+    indexed by ``u``, for ``2 <= L <= 8``.
+
+    The transfer matrix with a fugacity ``z^u(row)`` per row gives the generating function
+    ``G(z) = tr (T diag(z^u))^L = sum_u Z_u z^u``; on the ``L^2 + 1`` roots of unity a discrete Fourier
+    transform returns every ``Z_u`` (exact up to rounding, ~1e-16 of the largest ``Z_u``).
+    """
+    beta = check_beta(beta)
+    L = check_ising_L(L, MAX_DISTRIBUTION_L, "the magnetisation distribution")
+    rows, tm, _ = _transfer(L, beta)
+    n = L * L + 1
+    ups = ((rows + 1) / 2).sum(-1)                                  # (R,) up spins per row state
+    z = torch.exp(2j * math.pi * torch.arange(n, dtype=torch.float64) / n)  # (n,) roots of unity
+    fugacity = z[:, None] ** ups[None, :]                           # (n, R)
+    g = torch.linalg.matrix_power(tm.to(torch.complex128)[None] * fugacity[:, None, :], L)
+    z_u = (torch.fft.fft(g.diagonal(dim1=-2, dim2=-1).sum(-1)) / n).real
+    return z_u.clamp(min=0) / z_u.clamp(min=0).sum()  # clamp: rounding noise in the far tails
 
 
 def exact_correlations(L: int, beta: float) -> torch.Tensor:
