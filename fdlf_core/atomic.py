@@ -1,10 +1,13 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a partial file."""
+"""Atomic file writes (a reader sees the old file or the complete new one, never a partial file), and the
+safe read-back of the tagged torch files written that way (checkpoints, sample pools)."""
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import torch
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, binary: bool = True) -> Path:
@@ -26,3 +29,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, bi
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def read_tagged(path: str | os.PathLike, fmt: str, what: str) -> dict:
+    """The dict saved at ``path`` by ``torch.save``, loaded with ``weights_only=True``; ``ValueError`` naming
+    the file if it is unreadable (truncated, foreign, unsafe) or its ``"format"`` is not ``fmt``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated, foreign or unsafe pickle: say which file, not torch internals
+        raise ValueError(f"{path} is not a readable fdlf {what} ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise ValueError(f"{path} is not an fdlf {what} (expected format {fmt!r})")
+    return payload

@@ -26,7 +26,6 @@ import contextlib
 import csv
 import dataclasses
 import fcntl
-import hashlib
 import io
 import json
 import math
@@ -44,7 +43,7 @@ from tqdm.auto import tqdm
 from . import diagnostics, lattice, teachers
 from .atomic import atomic_write
 from .models import LocalCNN, LocalCNNConfig
-from .provenance import provenance
+from .provenance import config_hash, provenance
 from .training import TrainConfig, load_checkpoint, save_checkpoint, train_dsm
 
 RESULTS_FORMAT = "fdlf.results/1"
@@ -120,13 +119,13 @@ class RunSpec:
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the experiment/profile labels): keys result rows."""
         content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
-        return _hash(content)
+        return config_hash(content)
 
     @property
     def train_id(self) -> str:
         """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
         evaluation setting re-evaluates without retraining."""
-        return _hash({"teacher": self.teacher, "model": self.model, "train": self.train})
+        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
 
     @property
     def blocks(self) -> int:
@@ -135,10 +134,6 @@ class RunSpec:
     @property
     def R_eff(self) -> int:
         return LocalCNNConfig(**self.model).receptive_radius
-
-
-def _hash(content: dict) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def get_experiment(name: str) -> Experiment:

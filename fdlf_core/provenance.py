@@ -1,6 +1,8 @@
 """What produced a result: package versions, git revision, machine. Recorded in every result file."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -9,6 +11,11 @@ from importlib import metadata
 from pathlib import Path
 
 _PACKAGES = ("fdlf", "torch", "numpy", "tqdm")
+
+
+def config_hash(content: dict) -> str:
+    """16 hex digits of the SHA-256 of ``content`` as sorted JSON: the key of a result row or cache file."""
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:

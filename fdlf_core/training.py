@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import lattice
-from .atomic import atomic_write
+from .atomic import atomic_write, read_tagged
 from .models import LocalCNN, LocalCNNConfig, check_sigma, model_dtype
 from .provenance import provenance
 from .ising.pool import IsingData, IsingPoolConfig
@@ -243,12 +243,7 @@ def load_checkpoint(path: str | Path) -> TrainResult:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated, foreign or unsafe pickle: say which file, not torch internals
-        raise ValueError(f"{path} is not a readable fdlf checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an fdlf checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    payload = read_tagged(path, CHECKPOINT_FORMAT, "checkpoint")
     try:
         model = LocalCNN.from_config(LocalCNNConfig(**payload["model_config"]))
         model.load_state_dict(payload["state_dict"])

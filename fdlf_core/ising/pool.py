@@ -9,8 +9,6 @@ Ising measure invariant, so the pool's few thousand samples serve many training 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,8 @@ from pathlib import Path
 import torch
 
 from .. import lattice
-from ..atomic import atomic_write
+from ..atomic import atomic_write, read_tagged
+from ..provenance import config_hash
 from .exact import check_beta, check_ising_L
 from .sampling import wolff_sample
 
@@ -46,17 +45,12 @@ class IsingPoolConfig:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return config_hash(dataclasses.asdict(self))
 
 
 def load_pool(path: str | os.PathLike, config: IsingPoolConfig) -> torch.Tensor:
     """The samples stored at ``path``; ``ValueError`` if the file is damaged, foreign or another pool."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign: name the file, not torch internals
-        raise ValueError(f"{path} is not a readable fdlf Ising pool ({type(exc).__name__}: {exc})") from None
-    if not isinstance(payload, dict) or payload.get("format") != POOL_FORMAT:
-        raise ValueError(f"{path} is not an fdlf Ising pool (expected format {POOL_FORMAT!r})")
+    payload = read_tagged(path, POOL_FORMAT, "Ising pool")
     if payload.get("config") != dataclasses.asdict(config):
         raise ValueError(f"{path} holds another pool (config {payload.get('config')}); move it away")
     samples = payload.get("samples")

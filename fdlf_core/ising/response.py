@@ -41,7 +41,8 @@ def smoothed_log_density(y: torch.Tensor, beta: float, sigma: float) -> torch.Te
     y, beta, sigma = _check_y(y), check_beta(beta), lattice.check_positive(sigma, "sigma")
     x = all_states(y.shape[0])
     n = y.numel()
-    log_prior = beta * bond_sum(x) - torch.logsumexp(beta * bond_sum(x), 0)
+    log_weight = beta * bond_sum(x)
+    log_prior = log_weight - torch.logsumexp(log_weight, 0)
     log_lik = -((y - x) ** 2).sum(dim=(1, 2)) / (2 * sigma ** 2) - n * math.log(sigma * math.sqrt(2 * math.pi))
     return torch.logsumexp(log_prior + log_lik, 0)
 
