@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fdlf_core import experiments as ex
-from fdlf_core import paper, plots
+from fdlf_core import paper, plots, runner
 from fdlf_core.cli import main
 
 
@@ -82,7 +82,7 @@ def test_summarize_mean_and_sem():
 def test_run_writes_results_and_resumes(tiny, tmp_path):
     res = ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
     d = tmp_path / "fig1" / "quick"
-    rows = ex.read_runs(d / "runs.jsonl")
+    rows = runner.read_runs(d / "runs.jsonl")
     assert len(rows) == 2 * 2 * 2 == len(res.rows)  # families x seeds x eval sizes
     row = rows[0]
     assert {"teacher", "model", "train", "score_rmse", "train_wall_s", "run_id", "R_eff"} <= set(row)
@@ -92,7 +92,7 @@ def test_run_writes_results_and_resumes(tiny, tmp_path):
     assert len(summary) == 2 * 2 and all(s["n_seeds"] == 2 for s in summary)
     assert summary[0]["score_rmse_mean"] == pytest.approx(res.summary[0]["score_rmse_mean"], rel=1e-5)
     manifest = json.loads((d / "manifest.json").read_text())
-    assert manifest["format"] == ex.RESULTS_FORMAT and manifest["profile"] == "quick"
+    assert manifest["format"] == runner.RESULTS_FORMAT and manifest["profile"] == "quick"
     assert {"versions", "git_revision", "machine"} <= set(manifest["provenance"])
     assert all(r["status"] == "done" and r["wall_s"] > 0 for r in manifest["runs"].values())
     assert len(list((d / "checkpoints").glob("*.pt"))) == 4
@@ -167,14 +167,14 @@ def test_damaged_checkpoint_content_is_a_clear_error(tiny, tmp_path):
 def test_a_second_writer_on_the_same_directory_is_refused(tiny, tmp_path):
     d = tmp_path / "fig1" / "quick"
     d.mkdir(parents=True)
-    with ex._exclusive(d):
+    with runner.exclusive(d):
         with pytest.raises(ValueError, match="another fdlf run is writing"):
             ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
 
 
 def test_process_pool_matches_inline(tiny, tmp_path):
     a = ex.run_experiment("fig1", "quick", out=tmp_path / "a", progress=False)
-    with ex.process_pool(2, threads=2) as pool:  # the same thread count as this process: same reductions
+    with runner.process_pool(2, threads=2) as pool:  # the same thread count as this process: same reductions
         b = ex.run_experiment("fig1", "quick", out=tmp_path / "b", executor=pool, progress=False)
     key = lambda r: (r["run_id"], r["L"])
     assert [r["score_rmse"] for r in sorted(a.rows, key=key)] == [r["score_rmse"] for r in sorted(b.rows, key=key)]
@@ -187,7 +187,7 @@ def test_eval_seed_is_disjoint_from_training_seed():
 
 def test_unwritable_results_directory(tiny, tmp_path, monkeypatch):
     # CI runs as root, which ignores permission bits, so the access check itself is simulated
-    monkeypatch.setattr(ex.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(runner.os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="is not writable"):
         ex.run_experiment("fig1", "quick", out=tmp_path / "r", progress=False)
 
@@ -199,21 +199,21 @@ def test_reproduce_into_an_unusable_directory_exits_2(tmp_path, capsys):
 
 
 def test_failed_run_raises_after_saving_the_others(tiny, tmp_path, monkeypatch):
-    real = ex.train_dsm
+    real = runner.train_dsm
 
     def flaky(teacher, model, L, steps, batch_size, **kw):
         if teacher.config.family == "complex_local" and kw["seed"] == 1:
             raise FloatingPointError("DSM loss became nan")
         return real(teacher, model, L, steps, batch_size, **kw)
 
-    monkeypatch.setattr(ex, "train_dsm", flaky)
-    with pytest.raises(ex.ExperimentError, match="1 of 4 runs of fig1/quick failed"):
+    monkeypatch.setattr(runner, "train_dsm", flaky)
+    with pytest.raises(runner.ExperimentError, match="1 of 4 runs of fig1/quick failed"):
         ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
     d = tmp_path / "fig1" / "quick"
-    assert len(ex.read_runs(d / "runs.jsonl")) == 3 * 2
+    assert len(runner.read_runs(d / "runs.jsonl")) == 3 * 2
     statuses = sorted(r["status"] for r in json.loads((d / "manifest.json").read_text())["runs"].values())
     assert statuses == ["done", "done", "done", "failed"]
-    monkeypatch.setattr(ex, "train_dsm", real)
+    monkeypatch.setattr(runner, "train_dsm", real)
     assert len(ex.run_experiment("fig1", "quick", out=tmp_path, progress=False).rows) == 8  # resumes
 
 
