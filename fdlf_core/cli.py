@@ -15,7 +15,8 @@ from .models import LocalCNN
 from .training import save_checkpoint, train_dsm
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = {"fig1": "01_fig1_size_sweep.ipynb", "fig2": "02_fig2_receptive_field.ipynb"}
+NOTEBOOKS = {"fig1": "01_fig1_size_sweep.ipynb", "fig2": "02_fig2_receptive_field.ipynb",
+             "fig4": "04_ising_critical.ipynb"}
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Plotly figure builders for the reproduction: each returns a ``go.Figure`` and never shows it.
 
-Inputs are the tidy summaries of ``experiments.summarize`` (lists of dicts with ``<metric>_mean`` and
-``<metric>_sem``) and the rows of ``paper.compare``. Error bars are s.e.m. across seeds; the paper's own
+Inputs are the tidy summaries of the experiments (lists of dicts with ``<metric>_mean`` and ``<metric>_sem``;
+for Fig. 4 ``learned_mean``, ``exact_L``, ``exact_inf`` per beta/beta_c, sigma and d) and the rows of
+``paper.compare``. Error bars are s.e.m. across seeds; the paper's own
 numbers, where it gives them, are drawn as open diamonds in the same colour.
 """
 from __future__ import annotations
@@ -115,6 +116,90 @@ def comparison_table(rows: list[dict], title: str = "Paper vs this run") -> go.F
     fig = go.Figure(go.Table(header=dict(values=list(cols), align="left"),
                              cells=dict(values=list(cols.values()), align="left")))
     fig.update_layout(title=title, template="plotly_white", height=120 + 28 * len(rows))
+    return fig
+
+
+SIGMA_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def _ising_rows(summary, **match):
+    return sorted((r for r in summary if all(r[k] == v for k, v in match.items())),
+                  key=lambda r: (r["beta_ratio"], r["d"]))
+
+
+def ising_boundary_response(summary: list[dict], d: int = 4,
+                            title: str = "Fig. 4: boundary response of the smoothed score") -> go.Figure:
+    """Fig. 4: the response ``d s_0(0) / d y_d`` at distance ``d`` vs beta/beta_c, one panel per sigma, log y.
+
+    Exact at the training size (markers, blocking error bars from the training pool), exact on the infinite
+    lattice (dotted line), learned (mean +/- s.e.m. over seeds).
+    """
+    sigmas = sorted({r["sigma"] for r in summary})
+    cols = min(2, len(sigmas))
+    grid_rows = math.ceil(len(sigmas) / cols)
+    fig = make_subplots(rows=grid_rows, cols=cols, subplot_titles=[f"sigma = {s:g}" for s in sigmas],
+                        shared_xaxes=True)
+    for k, sigma in enumerate(sigmas):
+        rows = _ising_rows(summary, sigma=sigma, d=d)
+        x = [r["beta_ratio"] for r in rows]
+        pos = dict(row=k // cols + 1, col=k % cols + 1)
+        first = k == 0
+        L = rows[0]["L"] if rows else "?"
+        fig.add_trace(go.Scatter(x=x, y=[r["exact_L"] for r in rows], mode="lines+markers", name=f"exact, L={L}",
+                                 error_y=dict(type="data", array=[r["exact_L_stderr"] for r in rows]),
+                                 line=dict(color="black"), legendgroup="exact_L", showlegend=first), **pos)
+        fig.add_trace(go.Scatter(x=x, y=[r["exact_inf"] for r in rows], mode="lines", name="exact, infinite lattice",
+                                 line=dict(color="grey", dash="dot"), legendgroup="exact_inf", showlegend=first),
+                      **pos)
+        fig.add_trace(go.Scatter(x=x, y=[r["learned_mean"] for r in rows], mode="lines+markers",
+                                 name=f"learned LocalCNN (R={rows[0]['R'] if rows else '?'})",
+                                 error_y=dict(type="data", array=[_finite(r["learned_sem"]) or 0.0 for r in rows]),
+                                 line=dict(color="#d62728"), legendgroup="learned", showlegend=first,
+                                 customdata=[r["n_seeds"] for r in rows],
+                                 hovertemplate="beta/beta_c=%{x}<br>learned=%{y:.3g}<br>seeds=%{customdata}"
+                                               "<extra></extra>"), **pos)
+        fig.update_yaxes(type="log", title_text=f"d s_0(0) / d y_{d}" if k % cols == 0 else None, **pos)
+        fig.update_xaxes(title_text="beta / beta_c" if k // cols == grid_rows - 1 else None, **pos)
+    fig.update_layout(title=f"{title} at d={d}", template="plotly_white", width=1000, height=380 * grid_rows)
+    return fig
+
+
+def ising_response_profile(summary: list[dict], beta_ratio: float,
+                           title: str = "Learned vs exact response profile") -> go.Figure:
+    """The whole profile at one beta/beta_c: ``sigma^4 d s_0(0) / d y_d`` (exact: ``<x_0 x_d>``) vs ``d >= 1``,
+    one colour per sigma, learned solid and exact dashed; the model's radius R as a vertical line (a
+    local model's response is exactly 0 beyond it)."""
+    rows = [r for r in _ising_rows(summary, beta_ratio=beta_ratio) if r["d"] >= 1]
+    fig = go.Figure()
+    for k, sigma in enumerate(sorted({r["sigma"] for r in rows})):
+        rs = [r for r in rows if r["sigma"] == sigma]
+        colour = SIGMA_COLOURS[k % len(SIGMA_COLOURS)]
+        d = [r["d"] for r in rs]
+        fig.add_trace(go.Scatter(x=d, y=[r["learned_mean"] * sigma ** 4 for r in rs], mode="lines+markers",
+                                 name=f"learned, sigma={sigma:g}", line=dict(color=colour)))
+        fig.add_trace(go.Scatter(x=d, y=[r["exact_L"] * sigma ** 4 for r in rs], mode="lines",
+                                 name=f"exact, sigma={sigma:g}", line=dict(color=colour, dash="dash")))
+    if rows:
+        fig.add_vline(x=rows[0]["R"], line=dict(color="grey", dash="dot"), annotation_text=f"R={rows[0]['R']}")
+    fig.update_layout(title=f"{title} at beta/beta_c={beta_ratio} (L={rows[0]['L'] if rows else '?'})",
+                      xaxis_title="distance d along an axis", yaxis_title="sigma^4 x response (exact: <x_0 x_d>)",
+                      template="plotly_white", width=800)
+    return fig
+
+
+def ising_correlation_length(summary: list[dict], title: str = "Correlation length vs the model's radius") -> go.Figure:
+    """The exact infinite-lattice correlation length xi(beta) vs beta/beta_c (log y), with the model's R and
+    the training size L/2 as horizontal lines: where xi passes R the response leaves the receptive field."""
+    rows = {r["beta_ratio"]: r for r in summary}
+    x = sorted(rows)
+    fig = go.Figure(go.Scatter(x=x, y=[rows[b]["xi_inf"] for b in x], mode="lines+markers",
+                               name="xi (exact, infinite lattice)", line=dict(color="black")))
+    if x:
+        R, L = rows[x[0]]["R"], rows[x[0]]["L"]
+        fig.add_hline(y=R, line=dict(color="#d62728", dash="dash"), annotation_text=f"model radius R={R}")
+        fig.add_hline(y=L / 2, line=dict(color="grey", dash="dot"), annotation_text=f"L/2 = {L // 2} (training size)")
+    fig.update_layout(title=title, xaxis_title="beta / beta_c", yaxis_title="correlation length xi (lattice spacings)",
+                      yaxis_type="log", template="plotly_white", width=800)
     return fig
 
 
