@@ -76,6 +76,9 @@ class IsingExperiment:
     def expand(self, profile: str, families: Iterable[str] | None = None) -> list[IsingRunSpec]:
         """One run per (beta ratio, seed), in that order (none if ``families`` leaves out ``"ising"``)."""
         budget = self.profiles[profile]
+        if self.d_max > budget.train_L // 2:
+            raise ValueError(f"train_L must be >= 2 (R + 2) = {2 * self.d_max} for the response profile to "
+                             f"d = R + 2 on the periodic lattice; got train_L={budget.train_L}, R={self.R}")
         specs = []
         if families is not None and FAMILY not in families:
             return specs
