@@ -134,13 +134,7 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     return {"near": near, "far": far, "definition": definition}
 
 
-def tail_fraction(response_row: torch.Tensor, site: tuple[int, int], R: int):
-    """Fraction of the off-site response beyond distance ``R`` (Eq. 5 over the total off-site response).
-
-    ``response_row``: ``(L, L)`` or ``(n, L, L)``, the row ``d s[site] / d x`` (d_c = 1, so the operator
-    norm is ``|.|``). Returns ``sum_{dist > R} |row| / sum_{dist > 0} |row|``: a float for one row, an
-    ``(n,)`` float64 tensor for a batch.
-    """
+def _response_rows(response_row, site):
     if not isinstance(response_row, torch.Tensor):
         raise TypeError(f"response_row must be a torch.Tensor of shape (L, L) or (n, L, L); "
                         f"got {type(response_row).__name__}")
@@ -148,12 +142,34 @@ def tail_fraction(response_row: torch.Tensor, site: tuple[int, int], R: int):
         raise ValueError(f"response_row must have shape (L, L) or (n, L, L); got {tuple(response_row.shape)}")
     rows = response_row if response_row.dim() == 3 else response_row[None]
     rows = lattice.check_field(rows, name="response_row").to(torch.float64).abs()
+    return rows, lattice.check_site(site, rows.shape[-1])
+
+
+def tail_curve(response_row: torch.Tensor, site: tuple[int, int]) -> torch.Tensor:
+    """Fraction of the off-site response beyond every distance: Eq. 5 over the total off-site response.
+
+    ``response_row``: ``(L, L)`` or ``(n, L, L)``, the row ``d s[site] / d x`` (d_c = 1, so the operator
+    norm is ``|.|``). Returns float64 ``(L // 2 + 1,)`` (or ``(n, L // 2 + 1)``) whose entry ``R`` is
+    ``sum_{dist > R} |row| / sum_{dist > 0} |row|`` (1 at ``R = 0``, 0 at ``R = L / 2``).
+    """
+    rows, site = _response_rows(response_row, site)
     L = rows.shape[-1]
-    site = lattice.check_site(site, L)
-    R = lattice.check_int(R, "R", 0)
-    dist = lattice.distance_map(L, site)
-    total = rows[:, dist > 0].sum(-1)
+    dist = lattice.distance_map(L, site).reshape(-1)
+    shells = torch.zeros(rows.shape[0], L // 2 + 1, dtype=torch.float64)
+    shells.index_add_(1, dist, rows.reshape(rows.shape[0], -1))      # (n, L//2 + 1): sum of |row| per distance
+    # entry R: sum over d > R, summed from the outside in so the last entry is exactly 0
+    beyond = torch.cat([torch.flip(torch.cumsum(torch.flip(shells[:, 1:], [-1]), -1), [-1]),
+                        torch.zeros(rows.shape[0], 1, dtype=torch.float64)], -1)
+    total = beyond[:, :1]
     if (total == 0).any():
         raise ValueError("response_row has no off-site response (all zero): the tail fraction is undefined")
-    frac = rows[:, dist > R].sum(-1) / total
-    return float(frac[0]) if response_row.dim() == 2 else frac
+    curve = beyond / total
+    return curve[0] if response_row.dim() == 2 else curve
+
+
+def tail_fraction(response_row: torch.Tensor, site: tuple[int, int], R: int):
+    """``tail_curve`` at one ``R >= 0`` (0 beyond ``L / 2``): a float for one row, ``(n,)`` for a batch."""
+    R = lattice.check_int(R, "R", 0)
+    curve = tail_curve(response_row, site)
+    value = curve[..., min(R, curve.shape[-1] - 1)]
+    return float(value) if response_row.dim() == 2 else value

@@ -114,3 +114,18 @@ def test_tail_fraction_hand_computed():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_tail_curve_is_the_tail_fraction_at_every_radius():
+    teacher = teachers.make("medium_range", seed=0)
+    x = teacher.sample(2, 16, generator=torch.Generator().manual_seed(0))
+    rows = teacher.response(x, site=(3, 5))
+    curve = diagnostics.tail_curve(rows, (3, 5))
+    assert curve.shape == (2, 9) and torch.all(curve[:, 0] == 1) and torch.all(curve[:, -1] == 0)
+    assert torch.all(curve[:, 1:] <= curve[:, :-1])
+    dist = lattice.distance_map(16, (3, 5))
+    for R in range(9):
+        brute = rows.abs()[:, dist > R].sum(-1) / rows.abs()[:, dist > 0].sum(-1)
+        assert torch.allclose(curve[:, R], brute, atol=1e-14)
+        assert diagnostics.tail_fraction(rows[0], (3, 5), R) == pytest.approx(float(brute[0]), abs=1e-14)
+    assert diagnostics.tail_fraction(rows[0], (3, 5), 100) == 0.0
