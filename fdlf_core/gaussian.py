@@ -72,6 +72,11 @@ def score_response(kappa: float, sigma: float, L: int) -> torch.Tensor:
     """``(L, L)`` float64, ``[dy, dx] = d s_sigma,(0,0) / d y_(dy,dx)``: the same for every ``y`` and, by
     translation invariance, every probe site (``torch.roll`` it there)."""
     kappa, sigma, L = check_kappa(kappa), _check_sigma(sigma), lattice.check_L(L)
+    if sigma == 0:  # the clean stencil, written out so its zeros are exact (an FFT leaves 1e-16 everywhere)
+        row = torch.zeros(L, L, dtype=torch.float64)
+        row[0, 0] = -(kappa ** 2 + 4)
+        row[1, 0] = row[-1, 0] = row[0, 1] = row[0, -1] = 1.0
+        return row
     # the kernel is symmetric under (dy, dx) -> (-dy, -dx), so the Jacobian row is the kernel itself
     return torch.fft.ifft2(_score_symbol(kappa, sigma, L)).real
 

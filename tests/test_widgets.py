@@ -1,0 +1,87 @@
+"""The explorers driven headlessly: what they draw is what fdlf_core computes; bad states show a message."""
+import math
+
+import plotly.graph_objects as go
+import pytest
+import torch
+
+import fdlf_widgets
+from fdlf_core import diagnostics, gaussian, ising
+from fdlf_widgets import GaussianExplorer, IsingExplorer
+
+
+def _z(fig):
+    return torch.tensor([[math.nan if v is None else v for v in row] for row in fig.data[0].z], dtype=torch.float64)
+
+
+def test_gaussian_explorer_draws_the_exact_response_and_tail():
+    ex = GaussianExplorer(kappa=0.2, sigma=2.0, L=32, R_eff=4)
+    row = torch.roll(gaussian.score_response(0.2, 2.0, 32), (16, 16), (0, 1))
+    z = _z(ex.figures["heatmap"])
+    off = torch.ones(32, 32, dtype=torch.bool)
+    off[16, 16] = False
+    assert math.isnan(z[16, 16]) and torch.allclose(z[off], torch.log10(row.abs())[off], atol=1e-12)
+    curve = diagnostics.tail_curve(row, (16, 16))
+    assert list(ex.figures["tail"].data[0].y) == pytest.approx(curve[curve > 0].tolist())
+    assert f"beyond R_eff=4: {float(curve[4]):.3g}" in ex.status.value
+    before = list(ex.figures["tail"].data[0].y)
+    ex.set(sigma=0.5)  # less noise: a shorter response
+    assert ex.params()["sigma"] == 0.5 and ex.figures["tail"].data[0].y[4] < before[4]
+    ex.set(sigma=0.0)  # the clean score: nearest neighbours only, nothing beyond R=1
+    assert list(ex.figures["tail"].data[0].x) == [0] and "clean score" in ex.status.value
+
+
+def test_settings_line_recreates_the_view():
+    ex = GaussianExplorer()
+    ex.set(kappa=1.0, sigma=3.0, L=16, R_eff=2)
+    namespace = {}
+    exec(ex.settings_line().replace("; ", "\nview = "), namespace)
+    view = namespace["view"]
+    assert view.params() == ex.params()
+    assert view.figures["heatmap"].data[0].z == ex.figures["heatmap"].data[0].z
+    assert isinstance(ex.snapshot()["tail"], go.Figure) and not isinstance(ex.snapshot()["tail"], go.FigureWidget)
+
+
+def test_controls_cannot_leave_the_valid_range():
+    ex = GaussianExplorer()
+    ex.set(kappa=1e-9, sigma=-3.0, R_eff=10_000)  # what a slider clamps to, never what the core refuses
+    assert ex.params()["kappa"] == pytest.approx(0.01) and ex.params()["sigma"] == 0.0
+    assert ex.params()["R_eff"] == ex.controls["R_eff"].max and "could not compute" not in ex.status.value
+    with pytest.raises(ValueError, match="unknown setting"):
+        ex.set(beta=1.0)
+
+
+def test_a_failed_computation_is_shown_and_the_explorer_keeps_working(monkeypatch):
+    ex = GaussianExplorer()
+    real = gaussian.score_response
+
+    def broken(*args):
+        raise ValueError("simulated failure")
+    monkeypatch.setattr(gaussian, "score_response", broken)
+    ex.set(sigma=2.5)
+    assert "could not compute: simulated failure" in ex.status.value
+    monkeypatch.setattr(gaussian, "score_response", real)
+    ex.set(sigma=2.0)
+    assert "could not compute" not in ex.status.value and "response length" in ex.status.value
+
+
+def test_ising_explorer_draws_eq_22():
+    ex = IsingExplorer(beta_ratio=0.95, sigma=2.0, L=6, R_eff=3, seed=1)
+    beta = 0.95 * ising.BETA_C
+    exact = ising.exact_correlations(6, beta)
+    assert list(ex.figures["profile"].data[0].y) == pytest.approx([float(exact[0, r]) / 16 for r in (1, 2, 3)], rel=1e-12)
+    inf = ising.infinite_correlation(beta, 16)
+    assert list(ex.figures["profile"].data[1].y) == pytest.approx((inf[1:] / 16).tolist(), rel=1e-12)
+    assert ex.figures["xi"].data[1].y[0] == pytest.approx(ising.correlation_length(beta))
+    spins = torch.tensor(ex.figures["sample"].data[0].z)
+    assert spins.shape == (32, 32) and set(spins.unique().tolist()) <= {-1, 1}
+    assert torch.equal(spins, ising.wolff_sample(32, beta, 1, seed=1, progress=False)[0].to(spins.dtype))
+    ex.set(beta_ratio=0.99)
+    assert ex.figures["profile"].data[1].y[3] > float(inf[4]) / 16  # closer to beta_c: a longer response
+
+
+def test_every_explorer_is_listed_and_builds():
+    for name, cls in fdlf_widgets.EXPLORERS.items():
+        view = cls()
+        assert "could not compute" not in view.status.value, name
+        assert view.widget is view.widget  # one live view

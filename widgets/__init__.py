@@ -1,0 +1,14 @@
+"""fdlf explorers: ipywidgets + plotly ``FigureWidget`` views over ``fdlf_core`` (they hold no science).
+
+Each explorer is built with its settings as keyword arguments, shows itself when displayed in a notebook
+(``explorer`` or ``explorer.widget``), and can be driven headlessly: ``explorer.set(sigma=2.0)`` runs the
+same update a slider move runs, ``explorer.settings_line()`` is the line of Python that recreates the view,
+and ``explorer.snapshot()`` returns static ``go.Figure`` copies (for papermill/nbval runs).
+"""
+from .base import Explorer
+from .gaussian import GaussianExplorer
+from .ising import IsingExplorer
+
+EXPLORERS = {"gaussian": GaussianExplorer, "ising": IsingExplorer}
+
+__all__ = ["EXPLORERS", "Explorer", "GaussianExplorer", "IsingExplorer"]

@@ -1,0 +1,101 @@
+"""What every explorer shares: controls -> one ``update`` -> figures, an error line, a settings line."""
+from __future__ import annotations
+
+import contextlib
+import html
+import time
+
+import ipywidgets as w
+import plotly.graph_objects as go
+
+
+class Explorer:
+    """Base class. Subclasses set ``title`` and implement ``_controls(**settings)`` (name -> widget, each
+    bounded so it cannot produce an invalid value), ``_figures()`` (name -> ``go.FigureWidget``) and
+    ``update(**params)`` (compute with ``fdlf_core``, write into the figures). Every control change calls
+    ``refresh``: a failed computation shows its message in the status line and the explorer keeps working.
+    """
+
+    title = ""
+
+    def __init__(self, **settings):
+        self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
+        self.figures: dict[str, go.FigureWidget] = self._figures()
+        self.status = w.HTML()
+        self.settings = w.Text(description="settings", disabled=True, layout=w.Layout(width="100%"))
+        self.last_update_s = 0.0
+        self._held = False
+        self._widget: w.Widget | None = None
+        for control in self.controls.values():
+            control.observe(lambda change: self.refresh(), names="value")
+        self.refresh()
+
+    # subclasses ------------------------------------------------------------------------------------
+    def _controls(self, **settings) -> dict[str, w.ValueWidget]:
+        raise NotImplementedError
+
+    def _figures(self) -> dict[str, go.FigureWidget]:
+        raise NotImplementedError
+
+    def update(self, **params) -> str:
+        """Recompute and redraw for ``params``; returns a one-line summary for the status line."""
+        raise NotImplementedError
+
+    # shared ------------------------------------------------------------------------------------------
+    def params(self) -> dict:
+        return {name: control.value for name, control in self.controls.items()}
+
+    def set(self, **params) -> None:
+        """Set controls as a user would (each change triggers the same update as a slider move)."""
+        unknown = set(params) - set(self.controls)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}; this explorer has {sorted(self.controls)}")
+        with self._hold():
+            for name, value in params.items():
+                self.controls[name].value = value
+        self.refresh()
+
+    @contextlib.contextmanager
+    def _hold(self):
+        """Suspend refreshes while several controls change, so ``set`` updates once."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
+    def refresh(self) -> None:
+        if self._held:
+            return
+        start = time.perf_counter()
+        try:
+            message = self.update(**self.params())
+        except (ValueError, TypeError, RuntimeError, FloatingPointError) as exc:
+            self.status.value = f"<span style='color:#b00'>could not compute: {html.escape(str(exc))}</span>"
+        else:
+            self.status.value = html.escape(message)
+        self.last_update_s = time.perf_counter() - start
+        self.settings.value = self.settings_line()
+
+    def settings_line(self) -> str:
+        """A line of Python that recreates this view."""
+        args = ", ".join(f"{name}={value!r}" for name, value in self.params().items())
+        return f"from fdlf_widgets import {type(self).__name__}; {type(self).__name__}({args})"
+
+    def snapshot(self) -> dict[str, go.Figure]:
+        """Static copies of the current figures (plain ``go.Figure``, no widget)."""
+        return {name: go.Figure(fig) for name, fig in self.figures.items()}
+
+    @property
+    def widget(self) -> w.Widget:
+        """The explorer's view (built once; every display shows the same live widgets)."""
+        if self._widget is None:
+            controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
+            figures = w.HBox(list(self.figures.values()), layout=w.Layout(flex_flow="row wrap"))
+            self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, figures, self.status,
+                                   self.settings])
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)

@@ -1,0 +1,107 @@
+"""Ising explorer: the smoothed-score response sigma^-4 <x_0 x_r> (Eq. 22) as beta/beta_c moves toward 1."""
+from __future__ import annotations
+
+import functools
+
+import ipywidgets as w
+import plotly.graph_objects as go
+import torch
+
+from fdlf_core import ising
+
+from .base import Explorer
+from .views import HEIGHT, WIDTH, heatmap_figure, log_response, receptive_square
+
+INFINITE_RANGE = 16            # distances shown for the infinite lattice
+SAMPLE_L = 32                  # size of the sample configuration shown
+XI_GRID = [round(0.5 + 0.01 * k, 2) for k in range(101)]  # beta/beta_c of the correlation-length curve
+
+
+# Exact results are pure functions of their arguments; caching makes a slider revisit instant.
+@functools.lru_cache(maxsize=256)
+def _exact_map(L: int, beta: float) -> torch.Tensor:
+    return ising.exact_correlations(L, beta)
+
+
+@functools.lru_cache(maxsize=256)
+def _infinite(beta: float) -> torch.Tensor:
+    return ising.infinite_correlation(beta, INFINITE_RANGE)
+
+
+@functools.lru_cache(maxsize=256)
+def _sample(beta: float, seed: int) -> torch.Tensor:
+    return ising.wolff_sample(SAMPLE_L, beta, 1, seed=seed, progress=False)[0]
+
+
+class IsingExplorer(Explorer):
+    """Sliders ``beta_ratio`` (beta/beta_c), ``sigma``, ``L`` (exact: enumeration / transfer matrix),
+    ``R_eff`` and a sample ``seed``: the response along an axis (exact at L and on the infinite lattice, log
+    scale), the exact L x L response map, the correlation length against R_eff, and a Wolff sample."""
+
+    title = "Critical Ising: smoothed-score response d s_0(0) / d y_r = sigma^-4 <x_0 x_r> (Eq. 22)"
+
+    def _controls(self, beta_ratio: float = 0.9, sigma: float = 1.0, L: int = 8, R_eff: int = 5, seed: int = 0):
+        style = {"description_width": "initial"}
+        slow = dict(continuous_update=False, style=style)
+        return {
+            "beta_ratio": w.FloatSlider(value=beta_ratio, min=0.5, max=1.5, step=0.01, description="beta/beta_c",
+                                        **slow),
+            "sigma": w.FloatLogSlider(value=sigma, base=2, min=-2, max=3, step=0.25, description="noise sigma",
+                                      **slow),
+            "L": w.Dropdown(value=L, options=[("4", 4), ("6", 6), ("8", 8), ("10 (about 5 s)", 10)],
+                            description="exact L", style=style),
+            "R_eff": w.IntSlider(value=R_eff, min=1, max=INFINITE_RANGE, description="model R_eff", style=style),
+            "seed": w.IntSlider(value=seed, min=0, max=99, description="sample seed", **slow),
+        }
+
+    def _figures(self):
+        profile = go.FigureWidget([go.Scatter(mode="lines+markers", name="exact, L"),
+                                   go.Scatter(mode="lines", name="exact, infinite lattice", line=dict(dash="dot"))])
+        profile.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="distance r (axis)",
+                              yaxis=dict(type="log", title="d s_0(0) / d y_r"), margin=dict(t=50))
+        xi = go.FigureWidget([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
+                                                       for b in XI_GRID], mode="lines", name="xi (exact, infinite)"),
+                              go.Scatter(mode="markers", marker=dict(size=11, color="#d62728"), name="now")])
+        xi.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="beta / beta_c",
+                         yaxis=dict(type="log", title="correlation length xi"), margin=dict(t=50))
+        sample = go.FigureWidget(go.Heatmap(z=[[0]], colorscale=[[0, "white"], [1, "black"]], zmin=-1, zmax=1,
+                                            showscale=False))
+        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=50),
+                             yaxis=dict(autorange="reversed", scaleanchor="x"))
+        return {"profile": profile, "heatmap": heatmap_figure("|response| (log10)"), "xi": xi, "sample": sample}
+
+    def update(self, beta_ratio: float, sigma: float, L: int, R_eff: int, seed: int) -> str:
+        beta = beta_ratio * ising.BETA_C
+        corr = _exact_map(L, beta)
+        inf = _infinite(beta)
+        scale = sigma ** -4
+        r_L = list(range(1, L // 2 + 1))
+        r_inf = list(range(1, INFINITE_RANGE + 1))
+        fig = self.figures["profile"]
+        with fig.batch_update():
+            fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
+            fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
+            fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
+                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
+        probe = (L // 2, L // 2)
+        fig = self.figures["heatmap"]
+        with fig.batch_update():
+            fig.data[0].z = log_response(scale * torch.roll(corr, probe, (0, 1)), probe)
+            fig.layout.shapes = [receptive_square(probe, R_eff)]
+            fig.layout.title.text = f"exact response map, L={L}"
+        xi = ising.correlation_length(beta)
+        fig = self.figures["xi"]
+        with fig.batch_update():
+            fig.data[1].update(x=[beta_ratio], y=[min(xi, 1e3)])
+            fig.layout.shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=R_eff, y1=R_eff,
+                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.title.text = f"xi = {xi:.3g} vs R_eff = {R_eff} (dashed)"
+        spins = _sample(beta, seed)
+        fig = self.figures["sample"]
+        with fig.batch_update():
+            fig.data[0].z = spins.tolist()
+            fig.layout.title.text = f"a Wolff sample, L={SAMPLE_L}, seed {seed}"
+        beyond = scale * float(inf[min(R_eff + 1, INFINITE_RANGE)])
+        return (f"beta/beta_c={beta_ratio:.2f}: xi = {xi:.3g}; infinite-lattice response at r=R_eff+1={R_eff + 1}: "
+                f"{beyond:.3g} (at r=1: {scale * float(inf[1]):.3g})")
