@@ -89,6 +89,49 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
 
 
+EXPLORERS = ("gaussian", "ising")
+# Voila's lab template minus its CDN icon fonts, so an explorer page makes no request off this machine
+VOILA_TEMPLATES = Path(__file__).resolve().parent.parent / "widgets" / "share"
+
+
+def explorer_server(name: str, port: int, lab: bool = False) -> tuple[list[str], dict[str, str], str]:
+    """The command, environment and URL that serve explorer ``name`` on ``127.0.0.1:port``: Voila with
+    the offline ``fdlf`` template, or JupyterLab. Uses this interpreter's environment, whether or not its
+    ``bin/`` is on PATH."""
+    import importlib.util
+    import os
+
+    if name not in EXPLORERS:
+        raise ValueError(f"explorer must be one of {list(EXPLORERS)}; got {name!r}")
+    notebook = NOTEBOOK_DIR / f"explore_{name}.ipynb"
+    if not notebook.is_file():
+        raise FileNotFoundError(f"explorer notebook {notebook} not found (fdlf explore runs from a source "
+                                f"checkout: pip install -e '.[notebooks]')")
+    port = lattice.check_int(port, "port", 1024, 65535)
+    server = "jupyterlab" if lab else "voila"
+    if importlib.util.find_spec(server) is None:
+        raise FileNotFoundError(f"{server} is not installed: pip install -e '.[notebooks]'")
+    env = dict(os.environ)
+    if lab:
+        options, url = ["--ServerApp.ip=127.0.0.1"], f"http://127.0.0.1:{port}/lab/tree/{notebook.name}"
+    else:
+        options, url = ["--Voila.ip=127.0.0.1", "--template=fdlf"], f"http://127.0.0.1:{port}/"
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(VOILA_TEMPLATES), env.get("JUPYTER_PATH")) if p)
+    command = [sys.executable, "-m", server, str(notebook), f"--port={port}", "--no-browser", *options]
+    return command, env, url
+
+
+def _explore(args: argparse.Namespace) -> int:
+    import subprocess
+
+    command, env, url = explorer_server(args.name, args.port, args.lab)
+    print(f"fdlf explore {args.name}: {url}  (Ctrl-C stops the server)", flush=True)
+    try:
+        return subprocess.call(command, cwd=NOTEBOOK_DIR, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fdlf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes)")
     rep.add_argument("--out", default="results", help="results root (default: ./results)")
     rep.set_defaults(func=_reproduce)
+    exp = sub.add_parser("explore", help="open an interactive explorer (Voila, or JupyterLab with --lab)")
+    exp.add_argument("name", choices=EXPLORERS, help="which explorer")
+    exp.add_argument("--lab", action="store_true", help="open it in JupyterLab instead of Voila")
+    exp.add_argument("--port", type=int, default=8866, help="local port (default 8866)")
+    exp.set_defaults(func=_explore)
     return parser
 
 

@@ -89,6 +89,11 @@ class Explorer:
     @property
     def widget(self) -> w.Widget:
         """The explorer's view (built once; every display shows the same live widgets)."""
+        for fig in self.figures.values():
+            # A FigureWidget sends each change as a message to the views that exist then, and gives a new
+            # view the state it synced last; it syncs its current state only when it is displayed itself
+            # (_repr_mimebundle_). Inside a container it is not, so sync here, before any display.
+            fig._repr_mimebundle_()
         if self._widget is None:
             controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
             figures = w.HBox(list(self.figures.values()), layout=w.Layout(flex_flow="row wrap"))
