@@ -81,7 +81,33 @@ def test_ising_explorer_draws_eq_22():
 
 
 def test_every_explorer_is_listed_and_builds():
+    from fdlf_core.cli import EXPLORERS, NOTEBOOK_DIR
+    assert set(EXPLORERS) == set(fdlf_widgets.EXPLORERS)  # `fdlf explore` offers every explorer
     for name, cls in fdlf_widgets.EXPLORERS.items():
+        assert cls.__name__ in (NOTEBOOK_DIR / f"explore_{name}.ipynb").read_text()
         view = cls()
         assert "could not compute" not in view.status.value, name
         assert view.widget is view.widget  # one live view
+
+
+def test_explorer_server_command(capsys):
+    import os
+    import sys
+    from pathlib import Path
+
+    from fdlf_core.cli import explorer_server, main
+
+    command, env, url = explorer_server("ising", 9000)
+    assert command[:3] == [sys.executable, "-m", "voila"] and "--template=fdlf" in command
+    assert command[3].endswith("notebooks/explore_ising.ipynb") and url == "http://127.0.0.1:9000/"
+    template = Path(env["JUPYTER_PATH"].split(os.pathsep)[0]) / "voila" / "templates" / "fdlf" / "index.html.j2"
+    assert template.is_file() and "fontawesome" in template.read_text()  # the links it removes
+    command, _, url = explorer_server("gaussian", 9001, lab=True)
+    assert command[2] == "jupyterlab" and url.endswith("/lab/tree/explore_gaussian.ipynb")
+    with pytest.raises(ValueError, match="port must be"):
+        explorer_server("ising", 80)
+    with pytest.raises(ValueError, match="explorer must be one of"):
+        explorer_server("extrapolation", 9000)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explore", "nope"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
