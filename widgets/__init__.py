@@ -8,7 +8,8 @@ and ``explorer.snapshot()`` returns static ``go.Figure`` copies (for papermill/n
 from .base import Explorer
 from .gaussian import GaussianExplorer
 from .ising import IsingExplorer
+from .response import ResponseExplorer
 
-EXPLORERS = {"gaussian": GaussianExplorer, "ising": IsingExplorer}
+EXPLORERS = {"gaussian": GaussianExplorer, "response": ResponseExplorer, "ising": IsingExplorer}
 
-__all__ = ["EXPLORERS", "Explorer", "GaussianExplorer", "IsingExplorer"]
+__all__ = ["EXPLORERS", "Explorer", "GaussianExplorer", "IsingExplorer", "ResponseExplorer"]

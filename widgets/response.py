@@ -1,0 +1,157 @@
+"""Response explorer: an FDLF teacher's exact clean-score response, and its smoothed response by MALA."""
+from __future__ import annotations
+
+import dataclasses
+import html
+
+import ipywidgets as w
+import plotly.graph_objects as go
+import torch
+
+from fdlf_core import diagnostics, posterior, teachers
+
+from .base import Explorer
+from .views import HEIGHT, WIDTH, heatmap_figure, log_response, receptive_square, tail_figure
+
+DIALS = ("smoother_depth", "cutoff", "power", "nonlinear", "gamma_scale")  # the range dials of teachers.make
+MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about 10-60 s at L=16-32
+
+
+class ResponseExplorer(Explorer):
+    """Family and range dials (``teachers.make`` overrides), ``L``, a sample ``seed``, the probe site
+    (sliders, or click the heatmap), ``R_eff`` and ``sigma``: the exact clean-score response of one teacher
+    sample (log colour), its tail curve, and the sample. For ``sigma > 0`` the button estimates the smoothed
+    response ``sigma^-4 Cov(X_probe, X | y) - sigma^-2`` (Eq. 9) by MALA on the noisy posterior of
+    ``y = x + sigma eps``; results are cached per setting and drawn with their error bars."""
+
+    title = "FDLF teachers: clean-score response, and the smoothed response from the posterior (Eq. 9)"
+
+    def __init__(self, **settings):
+        self.compute = w.Button(description="compute smoothed response (MALA)", layout=w.Layout(width="auto"))
+        self.progress = w.Output()
+        self._smoothed: dict[tuple, tuple] = {}
+        super().__init__(**settings)
+        self.compute.on_click(lambda button: self.compute_smoothed())
+        self.controls["family"].observe(self._family_defaults, names="value")
+        self.controls["L"].observe(self._resize, names="value")
+        self._resize({"new": self.controls["L"].value})
+        self.figures["heatmap"].data[0].on_click(self._pick_probe)
+
+    def _controls(self, family: str = "medium_range", L: int = 16, seed: int = 0, probe_row: int = 8,
+                  probe_col: int = 8, R_eff: int = 4, sigma: float = 0.0, **dials):
+        style = {"description_width": "initial"}
+        base = dataclasses.replace(teachers.FAMILIES[family], **dials)
+        return {
+            "family": w.Dropdown(value=family, options=sorted(teachers.FAMILIES), description="family", style=style),
+            "smoother_depth": w.IntSlider(value=base.smoother_depth, min=0, max=6, description="smoother depth",
+                                          style=style),
+            "cutoff": w.IntSlider(value=base.cutoff, min=1, max=8, description="cutoff", style=style),
+            "power": w.FloatSlider(value=base.power, min=-2.0, max=0.0, step=0.25, description="distance power",
+                                   style=style),
+            "nonlinear": w.Checkbox(value=base.nonlinear, description="nonlinear smoother"),
+            "gamma_scale": w.FloatSlider(value=base.gamma_scale, min=0.0, max=0.01, step=0.001,
+                                         readout_format=".3f", description="mean stress", style=style),
+            "L": w.Dropdown(value=L, options=[16, 32, 64], description="L", style=style),
+            "seed": w.IntSlider(value=seed, min=0, max=99, description="sample seed", style=style),
+            "probe_row": w.IntSlider(value=probe_row, min=0, max=63, description="probe row", style=style),
+            "probe_col": w.IntSlider(value=probe_col, min=0, max=63, description="probe col", style=style),
+            "R_eff": w.IntSlider(value=R_eff, min=1, max=16, description="model R_eff", style=style),
+            "sigma": w.FloatSlider(value=sigma, min=0.0, max=1.0, step=0.05, description="noise sigma", style=style),
+        }
+
+    def _figures(self):
+        tail = tail_figure("fraction of the off-site response beyond R")
+        tail.data[0].name = "clean (exact)"
+        tail.add_scatter(x=[], y=[], mode="lines+markers", name="smoothed (MALA)")
+        sample = go.FigureWidget(go.Heatmap(z=[[0.0]], colorscale="RdBu", zmid=0))
+        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
+                             yaxis=dict(autorange="reversed", scaleanchor="x"), margin=dict(t=50))
+        return {"heatmap": heatmap_figure("|response| (log10)"), "tail": tail, "sample": sample}
+
+    @property
+    def widget(self) -> w.Widget:
+        view = super().widget
+        if self.compute not in view.children:
+            view.children = (*view.children[:3], w.HBox([self.compute]), self.progress, *view.children[3:])
+        return view
+
+    def _family_defaults(self, change) -> None:
+        base = teachers.FAMILIES[change["new"]]
+        self.set(**{name: getattr(base, name) for name in DIALS})
+
+    def _resize(self, change) -> None:
+        """Probe sliders span the lattice."""
+        L = change["new"]
+        with self._hold():
+            for name in ("probe_row", "probe_col"):
+                self.controls[name].max = L - 1
+        self.refresh()
+
+    def _pick_probe(self, trace, points, selector) -> None:
+        if points.point_inds:
+            row, col = points.point_inds[0]
+            self.set(probe_row=int(row), probe_col=int(col))
+
+    def _state(self, p: dict):
+        teacher = teachers.make(p["family"], seed=0, **{name: p[name] for name in DIALS})
+        L = p["L"]
+        probe = (min(p["probe_row"], L - 1), min(p["probe_col"], L - 1))
+        x = teacher.sample(1, L, generator=torch.Generator().manual_seed(p["seed"]))
+        return teacher, x, probe
+
+    def update(self, **p) -> str:
+        teacher, x, probe = self._state(p)
+        L, R_eff, sigma = p["L"], p["R_eff"], p["sigma"]
+        key = tuple(sorted(p.items()))
+        smoothed = self._smoothed.get(key) if sigma > 0 else None
+        clean = teacher.response(x, probe)[0]
+        shown = smoothed[0].value if smoothed else clean
+        with self.figures["heatmap"].batch_update():
+            fig = self.figures["heatmap"]
+            fig.data[0].z = log_response(shown, probe)
+            fig.layout.shapes = [receptive_square(probe, R_eff)]
+            fig.layout.title.text = ("smoothed (MALA)" if smoothed else "clean (exact)") + f" response of {probe}"
+        clean_curve = diagnostics.tail_curve(clean, probe)
+        fig = self.figures["tail"]
+        with fig.batch_update():
+            R = [r for r, v in enumerate(clean_curve.tolist()) if v > 0]
+            fig.data[0].update(x=R, y=[float(clean_curve[r]) for r in R])
+            if smoothed:
+                curve = diagnostics.tail_curve(smoothed[0].value, probe)
+                fig.data[1].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
+            else:
+                fig.data[1].update(x=[], y=[])
+            fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
+                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.title.text = f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}"
+        with self.figures["sample"].batch_update():
+            self.figures["sample"].data[0].z = x[0].tolist()
+            self.figures["sample"].layout.title.text = f"teacher sample, L={L}, seed {p['seed']}"
+        message = f"{p['family']} (locality radius r={teacher.locality_radius}), probe {probe}"
+        if sigma > 0 and smoothed:
+            est, info = smoothed
+            far = diagnostics.tail_curve(est.value, probe)[min(R_eff, L // 2)]
+            message += (f"; smoothed at sigma={sigma:g}: beyond R_eff {float(far):.3g}, largest error bar "
+                        f"{float(est.stderr.max()):.2g} (MALA acceptance {info['acceptance']:.2f})")
+        elif sigma > 0:
+            message += f"; sigma={sigma:g}: press the button to estimate the smoothed response"
+        return message
+
+    def compute_smoothed(self) -> None:
+        """Estimate the smoothed response for the current settings (MALA; cached), then redraw."""
+        p = self.params()
+        if p["sigma"] <= 0:
+            self.status.value = "set sigma > 0 first: at sigma = 0 the response shown is the exact clean one"
+            return
+        teacher, x, probe = self._state(p)
+        noise = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(p["seed"] + 1))
+        y = x[0] + p["sigma"] * noise[0]
+        self.progress.clear_output()
+        with self.progress:  # tqdm.auto draws its bar here in a notebook or Voila page
+            try:
+                result = posterior.smoothed_response(teacher.log_prob, teacher.score, y, p["sigma"], probe, MALA)
+            except (ValueError, RuntimeError, FloatingPointError) as exc:
+                self.status.value = f"<span style='color:#b00'>could not compute: {html.escape(str(exc))}</span>"
+                return
+        self._smoothed[tuple(sorted(p.items()))] = result
+        self.refresh()
