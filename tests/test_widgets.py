@@ -111,3 +111,40 @@ def test_explorer_server_command(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["explore", "nope"])
     assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
+    from types import SimpleNamespace
+
+    from fdlf_core import posterior, teachers
+    from fdlf_widgets import ResponseExplorer, response
+
+    ex = ResponseExplorer(family="simple_local", L=16, seed=2, probe_row=3, probe_col=5, R_eff=4)
+    teacher = teachers.make("simple_local", seed=0)
+    x = teacher.sample(1, 16, generator=torch.Generator().manual_seed(2))
+    row = teacher.response(x, (3, 5))[0]
+    z = _z(ex.figures["heatmap"])
+    mask = row != 0
+    mask[3, 5] = False
+    assert torch.allclose(z[mask], torch.log10(row.abs())[mask], atol=1e-12) and math.isnan(z[3, 5])
+    assert [list(r) for r in ex.figures["sample"].data[0].z] == x[0].tolist()
+
+    ex.set(family="complex_long")  # the dials follow the family's defaults
+    assert {k: ex.params()[k] for k in response.DIALS} == {k: getattr(teachers.FAMILIES["complex_long"], k)
+                                                            for k in response.DIALS}
+    ex.set(family="simple_local")
+    ex._pick_probe(None, SimpleNamespace(point_inds=[(7, 2)]), None)  # a click on the heatmap cell (7, 2)
+    assert (ex.params()["probe_row"], ex.params()["probe_col"]) == (7, 2)
+    ex.set(L=32)
+    assert ex.controls["probe_row"].max == 31
+
+    ex.set(L=16)
+    ex.compute_smoothed()
+    assert "set sigma > 0 first" in ex.status.value
+    monkeypatch.setattr(response, "MALA", posterior.MALAConfig(n_chains=4, n_steps=64, burn_in=16))
+    ex.set(sigma=0.5)
+    assert "press the button" in ex.status.value
+    ex.compute_smoothed()
+    assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
+    ex.set(sigma=0.55)  # another setting: not computed yet, nothing stale is shown
+    assert "press the button" in ex.status.value and len(ex.figures["tail"].data[1].y) == 0
