@@ -29,7 +29,6 @@ from pathlib import Path
 from . import diagnostics, lattice, runner, teachers
 from .ising.experiment import FIG4, IsingExperiment
 from .models import LocalCNNConfig
-from .provenance import config_hash
 from .runner import ExperimentResult, result_dir
 from .training import TrainConfig
 
@@ -93,7 +92,7 @@ class Experiment:
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunSpec(runner.RunIds):
     """One independent training run and its evaluations; JSON-ready, hashed into ``run_id``."""
 
     experiment: str
@@ -108,18 +107,6 @@ class RunSpec:
     eval_n: int
     response_n: int
     eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
-
-    @property
-    def run_id(self) -> str:
-        """Hash of what determines the numbers (not the experiment/profile labels): keys result rows."""
-        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
-        return config_hash(content)
-
-    @property
-    def train_id(self) -> str:
-        """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
-        evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
 
     @property
     def blocks(self) -> int:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from . import lattice
 from .atomic import atomic_write
 from .models import LocalCNN
-from .provenance import provenance
+from .provenance import config_hash, provenance
 from .training import load_checkpoint, save_checkpoint, train_dsm
 
 RESULTS_FORMAT = "fdlf.results/1"
@@ -52,6 +52,22 @@ def sem(values: list[float]) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ runs
+
+class RunIds:
+    """``run_id`` and ``train_id`` of a frozen-dataclass run spec (mixed in; adds no fields)."""
+
+    @property
+    def run_id(self) -> str:
+        """Hash of what determines the numbers (not the experiment/profile labels): keys result rows."""
+        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
+        return config_hash(content)
+
+    @property
+    def train_id(self) -> str:
+        """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
+        evaluation setting re-evaluates without retraining."""
+        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
+
 
 def load_cached(spec, checkpoint: Path):
     """The cached checkpoint of ``spec``; ``ValueError`` if it is damaged or holds another run's model."""

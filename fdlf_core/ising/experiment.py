@@ -26,8 +26,7 @@ from pathlib import Path
 import torch
 
 from ..models import LocalCNN, LocalCNNConfig
-from ..provenance import config_hash
-from ..runner import sem
+from ..runner import RunIds, sem
 from ..training import TrainConfig
 from .exact import BETA_C, correlation_length, infinite_correlation
 from .pool import IsingData, IsingPoolConfig
@@ -121,7 +120,7 @@ class IsingExperiment:
 
 
 @dataclass(frozen=True)
-class IsingRunSpec:
+class IsingRunSpec(RunIds):
     """One Fig. 4 run; JSON-ready, hashed into ``run_id`` (``teacher`` is the pool's ``IsingPoolConfig``)."""
 
     experiment: str
@@ -134,15 +133,6 @@ class IsingRunSpec:
     train: dict
     sigmas: tuple[float, ...]
     d_max: int
-
-    @property
-    def run_id(self) -> str:
-        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
-        return config_hash(content)
-
-    @property
-    def train_id(self) -> str:
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
 
     @property
     def R(self) -> int:
