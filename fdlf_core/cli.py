@@ -89,7 +89,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
 
 
-EXPLORERS = ("gaussian", "response", "ising")
+EXPLORERS = ("gaussian", "response", "ising", "extrapolation")
 # Voila's lab template minus its CDN icon fonts, so an explorer page makes no request off this machine
 VOILA_TEMPLATES = Path(__file__).resolve().parent.parent / "widgets" / "share"
 

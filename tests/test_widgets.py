@@ -107,7 +107,7 @@ def test_explorer_server_command(capsys):
     with pytest.raises(ValueError, match="port must be"):
         explorer_server("ising", 80)
     with pytest.raises(ValueError, match="explorer must be one of"):
-        explorer_server("extrapolation", 9000)
+        explorer_server("nope", 9000)
     with pytest.raises(SystemExit) as exit_info:
         main(["explore", "nope"])
     assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
@@ -148,3 +148,28 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
     assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
     ex.set(sigma=0.55)  # another setting: not computed yet, nothing stale is shown
     assert "press the button" in ex.status.value and len(ex.figures["tail"].data[1].y) == 0
+
+
+def test_extrapolation_explorer_reads_the_cached_results_and_trains_now(monkeypatch, tmp_path):
+    import dataclasses
+
+    from fdlf_core import experiments
+    from fdlf_widgets import ExtrapolationExplorer
+
+    ex = ExtrapolationExplorer(family="simple_local", R_eff=4, profile="paper")  # the committed paper results
+    summary = experiments.load_results(ex.results, "fig1", "paper").summary
+    rows = sorted((r for r in summary if r["family"] == "simple_local"), key=lambda r: r["L"])
+    trace = next(t for t in ex.figures["rmse"].data if t.name.startswith("fig1"))
+    assert list(trace.x) == [16, 32, 48, 64] and list(trace.y) == pytest.approx([r["score_rmse_mean"] for r in rows])
+    assert {t.name.split(" ")[0] for t in ex.figures["rmse"].data} == {"fig1", "fig2"}
+
+    empty = ExtrapolationExplorer(results=tmp_path, family="medium_range", R_eff=8, profile="quick")
+    assert "no cached runs" in empty.status.value and len(empty.figures["rmse"].data) == 0
+    fig2 = experiments.EXPERIMENTS["fig2"]
+    tiny = dataclasses.replace(fig2.profiles["quick"], steps=3, eval_n=1, response_n=1, width=4)
+    monkeypatch.setitem(experiments.EXPERIMENTS, "fig2", dataclasses.replace(fig2, profiles={**fig2.profiles,
+                                                                                            "quick": tiny}))
+    empty.train_now()
+    now = [t for t in empty.figures["rmse"].data if t.name == "trained now"]
+    assert len(now) == 1 and list(now[0].x) == [16, 32, 64] and all(v > 0 for v in now[0].y)
+    assert "trained now" in empty.status.value

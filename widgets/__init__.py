@@ -6,10 +6,13 @@ same update a slider move runs, ``explorer.settings_line()`` is the line of Pyth
 and ``explorer.snapshot()`` returns static ``go.Figure`` copies (for papermill/nbval runs).
 """
 from .base import Explorer
+from .extrapolation import ExtrapolationExplorer
 from .gaussian import GaussianExplorer
 from .ising import IsingExplorer
 from .response import ResponseExplorer
 
-EXPLORERS = {"gaussian": GaussianExplorer, "response": ResponseExplorer, "ising": IsingExplorer}
+EXPLORERS = {"gaussian": GaussianExplorer, "response": ResponseExplorer, "ising": IsingExplorer,
+             "extrapolation": ExtrapolationExplorer}
 
-__all__ = ["EXPLORERS", "Explorer", "GaussianExplorer", "IsingExplorer", "ResponseExplorer"]
+__all__ = ["EXPLORERS", "Explorer", "ExtrapolationExplorer", "GaussianExplorer", "IsingExplorer",
+           "ResponseExplorer"]
