@@ -74,8 +74,20 @@ class Explorer:
             self.status.value = f"<span style='color:#b00'>could not compute: {html.escape(str(exc))}</span>"
         else:
             self.status.value = html.escape(message)
+        self._sync_figures()
         self.last_update_s = time.perf_counter() - start
         self.settings.value = self.settings_line()
+
+    def _sync_figures(self) -> None:
+        """Store each figure's current state where a view that renders from now on reads it.
+
+        A FigureWidget sends each change as a message to the views that are listening then, and a view
+        starts from the state synced at the figure's last own display (``_repr_mimebundle_``). A view
+        that renders after a change (a page still loading, a second display, a figure inside a
+        container, which is never displayed itself) would draw a stale state and miss the change.
+        """
+        for fig in self.figures.values():
+            fig._repr_mimebundle_()
 
     def settings_line(self) -> str:
         """A line of Python that recreates this view."""
@@ -89,11 +101,6 @@ class Explorer:
     @property
     def widget(self) -> w.Widget:
         """The explorer's view (built once; every display shows the same live widgets)."""
-        for fig in self.figures.values():
-            # A FigureWidget sends each change as a message to the views that exist then, and gives a new
-            # view the state it synced last; it syncs its current state only when it is displayed itself
-            # (_repr_mimebundle_). Inside a container it is not, so sync here, before any display.
-            fig._repr_mimebundle_()
         if self._widget is None:
             controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
             figures = w.HBox(list(self.figures.values()), layout=w.Layout(flex_flow="row wrap"))
