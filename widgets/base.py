@@ -17,6 +17,7 @@ class Explorer:
     """
 
     title = ""
+    actions: list[w.Widget] = []  # buttons and their progress output, shown between controls and figures
 
     def __init__(self, **settings):
         self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
@@ -104,8 +105,8 @@ class Explorer:
         if self._widget is None:
             controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
             figures = w.HBox(list(self.figures.values()), layout=w.Layout(flex_flow="row wrap"))
-            self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, figures, self.status,
-                                   self.settings])
+            self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, *self.actions, figures,
+                                   self.status, self.settings])
         return self._widget
 
     def _ipython_display_(self):

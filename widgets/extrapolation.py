@@ -13,7 +13,7 @@ from fdlf_core.models import LocalCNN
 from fdlf_core.training import train_dsm
 
 from .base import Explorer
-from .views import HEIGHT, WIDTH
+from .views import HEIGHT, WIDTH, radius_line
 
 RESULTS = Path(experiments.__file__).resolve().parent.parent / "results"
 FIGURES = ("fig1", "fig2")              # the 2D size and receptive-field sweeps
@@ -34,6 +34,7 @@ class ExtrapolationExplorer(Explorer):
         self.results = Path(results)
         self.train = w.Button(description="train this one now (quick budget)", layout=w.Layout(width="auto"))
         self.progress = w.Output()
+        self.actions = [w.HBox([self.train]), self.progress]
         self._now: dict[tuple[str, int], dict] = {}
         super().__init__(**settings)
         self.train.on_click(lambda button: self.train_now())
@@ -56,13 +57,6 @@ class ExtrapolationExplorer(Explorer):
                            xaxis_title="distance from the probe (Chebyshev)",
                            yaxis_title="relative response error (Eq. 17)", margin=dict(t=50))
         return {"rmse": rmse, "response": resp}
-
-    @property
-    def widget(self) -> w.Widget:
-        view = super().widget
-        if self.train not in view.children:
-            view.children = (*view.children[:3], w.HBox([self.train]), self.progress, *view.children[3:])
-        return view
 
     def _cached(self, family: str, R_eff: int, profile: str) -> dict[str, list[dict]]:
         """Summary rows of every reproduction figure with results for this family and radius."""
@@ -100,11 +94,9 @@ class ExtrapolationExplorer(Explorer):
                                  line=dict(dash="dash", color="black"))
                 resp.add_scatter(x=now["distance"], y=now["relative_error"], mode="lines+markers",
                                  name=f"trained now, L={NOW_RESPONSE_L}", line=dict(dash="dash", color="black"))
-            for fig in (rmse, resp):
-                fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
-                                          line=dict(color="#d62728", dash="dot"))] if fig is resp else []
+            resp.layout.shapes = [radius_line(R_eff)]
             rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
-            resp.layout.title.text = f"response error; R_eff={R_eff} dotted"
+            resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
         if not cached and not now:
             return (f"no cached runs for {family} at R_eff={R_eff} under {self.results} ({profile}); run "
                     f"`fdlf reproduce --profile {profile}` or press the button")

@@ -10,7 +10,7 @@ import torch
 from fdlf_core import ising
 
 from .base import Explorer
-from .views import HEIGHT, WIDTH, heatmap_figure, log_response, receptive_square
+from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square
 
 INFINITE_RANGE = 16            # distances shown for the infinite lattice
 SAMPLE_L = 32                  # size of the sample configuration shown
@@ -81,8 +81,7 @@ class IsingExplorer(Explorer):
         with fig.batch_update():
             fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
             fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
-            fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
-                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.shapes = [radius_line(R_eff)]
             fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
         probe = (L // 2, L // 2)
         fig = self.figures["heatmap"]
@@ -94,8 +93,7 @@ class IsingExplorer(Explorer):
         fig = self.figures["xi"]
         with fig.batch_update():
             fig.data[1].update(x=[beta_ratio], y=[min(xi, 1e3)])
-            fig.layout.shapes = [dict(type="line", xref="paper", x0=0, x1=1, y0=R_eff, y1=R_eff,
-                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.shapes = [radius_line(R_eff, horizontal=True)]
             fig.layout.title.text = f"xi = {xi:.3g} vs R_eff = {R_eff} (dashed)"
         spins = _sample(beta, seed)
         fig = self.figures["sample"]

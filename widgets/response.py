@@ -11,7 +11,7 @@ import torch
 from fdlf_core import diagnostics, posterior, teachers
 
 from .base import Explorer
-from .views import HEIGHT, WIDTH, heatmap_figure, log_response, receptive_square, tail_figure
+from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square, tail_figure
 
 DIALS = ("smoother_depth", "cutoff", "power", "nonlinear", "gamma_scale")  # the range dials of teachers.make
 MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about 10-60 s at L=16-32
@@ -29,6 +29,7 @@ class ResponseExplorer(Explorer):
     def __init__(self, **settings):
         self.compute = w.Button(description="compute smoothed response (MALA)", layout=w.Layout(width="auto"))
         self.progress = w.Output()
+        self.actions = [w.HBox([self.compute]), self.progress]
         self._smoothed: dict[tuple, tuple] = {}
         super().__init__(**settings)
         self.compute.on_click(lambda button: self.compute_smoothed())
@@ -67,13 +68,6 @@ class ResponseExplorer(Explorer):
         sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
                              yaxis=dict(autorange="reversed", scaleanchor="x"), margin=dict(t=50))
         return {"heatmap": heatmap_figure("|response| (log10)"), "tail": tail, "sample": sample}
-
-    @property
-    def widget(self) -> w.Widget:
-        view = super().widget
-        if self.compute not in view.children:
-            view.children = (*view.children[:3], w.HBox([self.compute]), self.progress, *view.children[3:])
-        return view
 
     def _family_defaults(self, change) -> None:
         base = teachers.FAMILIES[change["new"]]
@@ -121,8 +115,7 @@ class ResponseExplorer(Explorer):
                 fig.data[1].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
             else:
                 fig.data[1].update(x=[], y=[])
-            fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
-                                      line=dict(color="#d62728", dash="dash"))]
+            fig.layout.shapes = [radius_line(R_eff)]
             fig.layout.title.text = f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}"
         with self.figures["sample"].batch_update():
             self.figures["sample"].data[0].z = x[0].tolist()

@@ -30,6 +30,14 @@ def receptive_square(probe: tuple[int, int], R: int) -> dict:
                 line=dict(color="#d62728", width=2))
 
 
+def radius_line(R: int, horizontal: bool = False) -> dict:
+    """The model's radius as a dashed red line across the plot (vertical at x = R, or horizontal at y = R)."""
+    line = dict(color="#d62728", dash="dash")
+    if horizontal:
+        return dict(type="line", xref="paper", x0=0, x1=1, y0=R, y1=R, line=line)
+    return dict(type="line", x0=R, x1=R, yref="paper", y0=0, y1=1, line=line)
+
+
 def tail_figure(y_title: str) -> go.FigureWidget:
     fig = go.FigureWidget(go.Scatter(x=[0], y=[1.0], mode="lines+markers", name="tail"))
     fig.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(l=50, r=20, t=50, b=40),
@@ -43,6 +51,5 @@ def update_tail(fig: go.FigureWidget, curve: torch.Tensor, R_eff: int, beyond: f
     with fig.batch_update():
         fig.data[0].x = R
         fig.data[0].y = [float(curve[r]) for r in R]
-        fig.layout.shapes = [dict(type="line", x0=R_eff, x1=R_eff, yref="paper", y0=0, y1=1,
-                                  line=dict(color="#d62728", dash="dash"))]
+        fig.layout.shapes = [radius_line(R_eff)]
         fig.layout.title.text = f"beyond R_eff={R_eff}: {beyond:.3g}"
