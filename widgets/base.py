@@ -99,6 +99,18 @@ class Explorer:
         """Static copies of the current figures (plain ``go.Figure``, no widget)."""
         return {name: go.Figure(fig) for name, fig in self.figures.items()}
 
+    def show(self, interactive: bool = True) -> None:
+        """Display the live explorer, or (``interactive=False``: papermill, nbval, static exports) its current
+        figures as plain plotly figures and its status line."""
+        from IPython.display import display
+
+        if interactive:
+            display(self.widget)
+            return
+        for fig in self.snapshot().values():
+            fig.show()
+        print(self.status.value)
+
     @property
     def widget(self) -> w.Widget:
         """The explorer's view (built once; every display shows the same live widgets)."""
