@@ -14,7 +14,7 @@ from .base import Explorer
 from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square, tail_figure
 
 DIALS = ("smoother_depth", "cutoff", "power", "nonlinear", "gamma_scale")  # the range dials of teachers.make
-MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about 10-60 s at L=16-32
+MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about a minute at L=16 on 2 cores
 
 
 class ResponseExplorer(Explorer):
@@ -22,7 +22,7 @@ class ResponseExplorer(Explorer):
     (sliders, or click the heatmap), ``R_eff`` and ``sigma``: the exact clean-score response of one teacher
     sample (log colour), its tail curve, and the sample. For ``sigma > 0`` the button estimates the smoothed
     response ``sigma^-4 Cov(X_probe, X | y) - sigma^-2`` (Eq. 9) by MALA on the noisy posterior of
-    ``y = x + sigma eps``; results are cached per setting and drawn with their error bars."""
+    ``y = x + sigma eps``; results are cached per setting, and the status line gives the largest error bar."""
 
     title = "FDLF teachers: clean-score response, and the smoothed response from the posterior (Eq. 9)"
 
