@@ -72,12 +72,16 @@ class Explorer:
         try:
             message = self.update(**self.params())
         except (ValueError, TypeError, RuntimeError, FloatingPointError) as exc:
-            self.status.value = f"<span style='color:#b00'>could not compute: {html.escape(str(exc))}</span>"
+            self.show_error("could not compute", exc)
         else:
             self.status.value = html.escape(message)
         self._sync_figures()
         self.last_update_s = time.perf_counter() - start
         self.settings.value = self.settings_line()
+
+    def show_error(self, what: str, exc: Exception) -> None:
+        """A failed computation as a readable line in the status (never a traceback)."""
+        self.status.value = f"<span style='color:#b00'>{html.escape(what)}: {html.escape(str(exc))}</span>"
 
     def _sync_figures(self) -> None:
         """Store each figure's current state where a view that renders from now on reads it.

@@ -1,7 +1,6 @@
 """Extrapolation explorer: score RMSE vs L and response error vs distance, from the reproduction's results."""
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import ipywidgets as w
@@ -116,7 +115,7 @@ class ExtrapolationExplorer(Explorer):
                 rmse = [diagnostics.score_rmse(model, teacher, L, n=budget.eval_n, seed=1) for L in NOW_SIZES]
                 prof = diagnostics.response_profile(model, teacher, NOW_RESPONSE_L, n=budget.response_n, seed=1)
             except (ValueError, RuntimeError, FloatingPointError) as exc:
-                self.status.value = f"<span style='color:#b00'>could not train: {html.escape(str(exc))}</span>"
+                self.show_error("could not train", exc)
                 return
         finite = torch.isfinite(prof["relative_error"])
         self._now[(p["family"], p["R_eff"])] = {

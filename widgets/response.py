@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import html
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -144,7 +143,7 @@ class ResponseExplorer(Explorer):
             try:
                 result = posterior.smoothed_response(teacher.log_prob, teacher.score, y, p["sigma"], probe, MALA)
             except (ValueError, RuntimeError, FloatingPointError) as exc:
-                self.status.value = f"<span style='color:#b00'>could not compute: {html.escape(str(exc))}</span>"
+                self.show_error("could not compute", exc)
                 return
         self._smoothed[tuple(sorted(p.items()))] = result
         self.refresh()
