@@ -119,8 +119,6 @@ def test_explorer_server_command(capsys):
 
 
 def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
-    from types import SimpleNamespace
-
     from fdlf_core import posterior, teachers
     from fdlf_widgets import ResponseExplorer, response
 
@@ -138,7 +136,8 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
     assert {k: ex.params()[k] for k in response.DIALS} == {k: getattr(teachers.FAMILIES["complex_long"], k)
                                                             for k in response.DIALS}
     ex.set(family="simple_local")
-    ex._pick_probe(None, SimpleNamespace(point_inds=[(7, 2)]), None)  # a click on the heatmap cell (7, 2)
+    ex.views["heatmap"]._handle_message(None, {"event": "click", "points": [{"curve": 0, "x": 2, "y": 7,
+                                                                            "index": [7, 2]}]}, [])  # cell (7, 2)
     assert (ex.params()["probe_row"], ex.params()["probe_col"]) == (7, 2)
     ex.set(L=32)
     assert ex.controls["probe_row"].max == 31
@@ -178,3 +177,26 @@ def test_extrapolation_explorer_reads_the_cached_results_and_trains_now(monkeypa
     now = [t for t in empty.figures["rmse"].data if t.name == "trained now"]
     assert len(now) == 1 and list(now[0].x) == [16, 32, 64] and all(v > 0 for v in now[0].y)
     assert "trained now" in empty.status.value
+
+
+def test_plot_mirrors_its_figure_and_shares_one_plotly_js():
+    import json
+
+    from fdlf_widgets.plot import Plot, plotly_js
+
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1.0, 0.5]))
+    a, b = Plot(fig), Plot(go.Figure())
+    assert json.loads(a.figure_json) == json.loads(fig.to_json())
+    fig.data[0].y = [1.0, 0.25]  # changed in place by its owner: sent on draw()
+    assert json.loads(a.figure_json)["data"][0]["y"] == [1.0, 0.5]
+    a.draw()
+    assert json.loads(a.figure_json)["data"][0]["y"] == [1.0, 0.25]
+    # plotly.js goes to the page once, not once per figure
+    assert a._plotly is b._plotly is plotly_js() and "Plotly" in plotly_js().source[:5000]
+    clicks = []
+    a.on_click(clicks.append)
+    a._handle_message(a, {"event": "click", "points": [{"curve": 0, "x": 1, "y": 0.25, "index": 1}]}, [])
+    a._handle_message(a, {"event": "hover"}, [])
+    assert clicks == [{"curve": 0, "x": 1, "y": 0.25, "index": 1}]
+    with pytest.raises(TypeError, match="figure must be a plotly go.Figure"):
+        Plot({"data": []})

@@ -8,12 +8,16 @@ import time
 import ipywidgets as w
 import plotly.graph_objects as go
 
+from .plot import Plot
+
 
 class Explorer:
     """Base class. Subclasses set ``title`` and implement ``_controls(**settings)`` (name -> widget, each
-    bounded so it cannot produce an invalid value), ``_figures()`` (name -> ``go.FigureWidget``) and
+    bounded so it cannot produce an invalid value), ``_figures()`` (name -> ``go.Figure``) and
     ``update(**params)`` (compute with ``fdlf_core``, write into the figures). Every control change calls
     ``refresh``: a failed computation shows its message in the status line and the explorer keeps working.
+    Figures are plain ``go.Figure``s that ``update`` changes in place; each is shown by a ``Plot`` view
+    (``views``), which ``refresh`` redraws after every update.
     """
 
     title = ""
@@ -21,7 +25,8 @@ class Explorer:
 
     def __init__(self, **settings):
         self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
-        self.figures: dict[str, go.FigureWidget] = self._figures()
+        self.figures: dict[str, go.Figure] = self._figures()
+        self.views: dict[str, Plot] = {name: Plot(fig) for name, fig in self.figures.items()}
         self.status = w.HTML()
         self.settings = w.Text(description="settings", disabled=True, layout=w.Layout(width="100%"))
         self.last_update_s = 0.0
@@ -35,7 +40,7 @@ class Explorer:
     def _controls(self, **settings) -> dict[str, w.ValueWidget]:
         raise NotImplementedError
 
-    def _figures(self) -> dict[str, go.FigureWidget]:
+    def _figures(self) -> dict[str, go.Figure]:
         raise NotImplementedError
 
     def update(self, **params) -> str:
@@ -75,24 +80,14 @@ class Explorer:
             self.show_error("could not compute", exc)
         else:
             self.status.value = html.escape(message)
-        self._sync_figures()
+        for view in self.views.values():
+            view.draw()
         self.last_update_s = time.perf_counter() - start
         self.settings.value = self.settings_line()
 
     def show_error(self, what: str, exc: Exception) -> None:
         """A failed computation as a readable line in the status (never a traceback)."""
         self.status.value = f"<span style='color:#b00'>{html.escape(what)}: {html.escape(str(exc))}</span>"
-
-    def _sync_figures(self) -> None:
-        """Store each figure's current state where a view that renders from now on reads it.
-
-        A FigureWidget sends each change as a message to the views that are listening then, and a view
-        starts from the state synced at the figure's last own display (``_repr_mimebundle_``). A view
-        that renders after a change (a page still loading, a second display, a figure inside a
-        container, which is never displayed itself) would draw a stale state and miss the change.
-        """
-        for fig in self.figures.values():
-            fig._repr_mimebundle_()
 
     def settings_line(self) -> str:
         """A line of Python that recreates this view."""
@@ -120,7 +115,7 @@ class Explorer:
         """The explorer's view (built once; every display shows the same live widgets)."""
         if self._widget is None:
             controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
-            figures = w.HBox(list(self.figures.values()), layout=w.Layout(flex_flow="row wrap"))
+            figures = w.HBox(list(self.views.values()), layout=w.Layout(flex_flow="row wrap"))
             self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, *self.actions, figures,
                                    self.status, self.settings])
         return self._widget

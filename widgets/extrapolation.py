@@ -48,10 +48,10 @@ class ExtrapolationExplorer(Explorer):
                                       style=style)}
 
     def _figures(self):
-        rmse = go.FigureWidget()
+        rmse = go.Figure()
         rmse.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="evaluation size L",
                            yaxis_title="score relative RMSE (Eq. 16)", margin=dict(t=50))
-        resp = go.FigureWidget()
+        resp = go.Figure()
         resp.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
                            xaxis_title="distance from the probe (Chebyshev)",
                            yaxis_title="relative response error (Eq. 17)", margin=dict(t=50))
@@ -77,25 +77,24 @@ class ExtrapolationExplorer(Explorer):
         cached = self._cached(family, R_eff, profile)
         now = self._now.get((family, R_eff))
         rmse, resp = self.figures["rmse"], self.figures["response"]
-        with rmse.batch_update(), resp.batch_update():
-            rmse.data, resp.data = (), ()
-            for label, rows in cached.items():
-                rmse.add_scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows], name=label,
-                                 error_y=dict(type="data", array=[_num(r["score_rmse_sem"]) for r in rows]),
-                                 mode="lines+markers")
-                banded = [r for r in rows if r["far_mean"] == r["far_mean"]]  # NaN off the response sizes
-                for r in banded:
-                    resp.add_scatter(x=[1.5, 3 + (r["L"] // 2 - 3) / 2], y=[r["near_mean"], r["far_mean"]],
-                                     error_y=dict(type="data", array=[_num(r["near_sem"]), _num(r["far_sem"])]),
-                                     mode="markers", name=f"{label}, L={r['L']}: near (d 1-2) / far (d >= 3)")
-            if now:
-                rmse.add_scatter(x=list(NOW_SIZES), y=now["rmse"], name="trained now", mode="lines+markers",
-                                 line=dict(dash="dash", color="black"))
-                resp.add_scatter(x=now["distance"], y=now["relative_error"], mode="lines+markers",
-                                 name=f"trained now, L={NOW_RESPONSE_L}", line=dict(dash="dash", color="black"))
-            resp.layout.shapes = [radius_line(R_eff)]
-            rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
-            resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
+        rmse.data, resp.data = (), ()
+        for label, rows in cached.items():
+            rmse.add_scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows], name=label,
+                             error_y=dict(type="data", array=[_num(r["score_rmse_sem"]) for r in rows]),
+                             mode="lines+markers")
+            banded = [r for r in rows if r["far_mean"] == r["far_mean"]]  # NaN off the response sizes
+            for r in banded:
+                resp.add_scatter(x=[1.5, 3 + (r["L"] // 2 - 3) / 2], y=[r["near_mean"], r["far_mean"]],
+                                 error_y=dict(type="data", array=[_num(r["near_sem"]), _num(r["far_sem"])]),
+                                 mode="markers", name=f"{label}, L={r['L']}: near (d 1-2) / far (d >= 3)")
+        if now:
+            rmse.add_scatter(x=list(NOW_SIZES), y=now["rmse"], name="trained now", mode="lines+markers",
+                             line=dict(dash="dash", color="black"))
+            resp.add_scatter(x=now["distance"], y=now["relative_error"], mode="lines+markers",
+                             name=f"trained now, L={NOW_RESPONSE_L}", line=dict(dash="dash", color="black"))
+        resp.layout.shapes = [radius_line(R_eff)]
+        rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
+        resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
         if not cached and not now:
             return (f"no cached runs for {family} at R_eff={R_eff} under {self.results} ({profile}); run "
                     f"`fdlf reproduce --profile {profile}` or press the button")

@@ -38,11 +38,10 @@ class GaussianExplorer(Explorer):
         centred = torch.roll(row, probe, (0, 1))
         curve = diagnostics.tail_curve(centred, probe)
         beyond = float(curve[min(R_eff, L // 2)])
-        with self.figures["heatmap"].batch_update():
-            fig = self.figures["heatmap"]
-            fig.data[0].z = log_response(centred, probe)
-            fig.layout.shapes = [receptive_square(probe, R_eff)]
-            fig.layout.title.text = f"response of site {probe}, L={L}"
+        fig = self.figures["heatmap"]
+        fig.data[0].z = log_response(centred, probe)
+        fig.layout.shapes = [receptive_square(probe, R_eff)]
+        fig.layout.title.text = f"response of site {probe}, L={L}"
         update_tail(self.figures["tail"], curve, R_eff, beyond)
         xi = gaussian.response_length(kappa, sigma)
         kind = "clean score (nearest neighbour)" if sigma == 0 else f"response length xi = {xi:.2f}"

@@ -55,16 +55,16 @@ class IsingExplorer(Explorer):
         }
 
     def _figures(self):
-        profile = go.FigureWidget([go.Scatter(mode="lines+markers", name="exact, L"),
+        profile = go.Figure([go.Scatter(mode="lines+markers", name="exact, L"),
                                    go.Scatter(mode="lines", name="exact, infinite lattice", line=dict(dash="dot"))])
         profile.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="distance r (axis)",
                               yaxis=dict(type="log", title="d s_0(0) / d y_r"), margin=dict(t=50))
-        xi = go.FigureWidget([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
+        xi = go.Figure([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
                                                        for b in XI_GRID], mode="lines", name="xi (exact, infinite)"),
                               go.Scatter(mode="markers", marker=dict(size=11, color="#d62728"), name="now")])
         xi.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="beta / beta_c",
                          yaxis=dict(type="log", title="correlation length xi"), margin=dict(t=50))
-        sample = go.FigureWidget(go.Heatmap(z=[[0]], colorscale=[[0, "white"], [1, "black"]], zmin=-1, zmax=1,
+        sample = go.Figure(go.Heatmap(z=[[0]], colorscale=[[0, "white"], [1, "black"]], zmin=-1, zmax=1,
                                             showscale=False))
         sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=50),
                              yaxis=dict(autorange="reversed", scaleanchor="x"))
@@ -78,28 +78,24 @@ class IsingExplorer(Explorer):
         r_L = list(range(1, L // 2 + 1))
         r_inf = list(range(1, INFINITE_RANGE + 1))
         fig = self.figures["profile"]
-        with fig.batch_update():
-            fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
-            fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
-            fig.layout.shapes = [radius_line(R_eff)]
-            fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
+        fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
+        fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
+        fig.layout.shapes = [radius_line(R_eff)]
+        fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
         probe = (L // 2, L // 2)
         fig = self.figures["heatmap"]
-        with fig.batch_update():
-            fig.data[0].z = log_response(scale * torch.roll(corr, probe, (0, 1)), probe)
-            fig.layout.shapes = [receptive_square(probe, R_eff)]
-            fig.layout.title.text = f"exact response map, L={L}"
+        fig.data[0].z = log_response(scale * torch.roll(corr, probe, (0, 1)), probe)
+        fig.layout.shapes = [receptive_square(probe, R_eff)]
+        fig.layout.title.text = f"exact response map, L={L}"
         xi = ising.correlation_length(beta)
         fig = self.figures["xi"]
-        with fig.batch_update():
-            fig.data[1].update(x=[beta_ratio], y=[min(xi, 1e3)])
-            fig.layout.shapes = [radius_line(R_eff, horizontal=True)]
-            fig.layout.title.text = f"xi = {xi:.3g} vs R_eff = {R_eff} (dashed)"
+        fig.data[1].update(x=[beta_ratio], y=[min(xi, 1e3)])
+        fig.layout.shapes = [radius_line(R_eff, horizontal=True)]
+        fig.layout.title.text = f"xi = {xi:.3g} vs R_eff = {R_eff} (dashed)"
         spins = _sample(beta, seed)
         fig = self.figures["sample"]
-        with fig.batch_update():
-            fig.data[0].z = spins.tolist()
-            fig.layout.title.text = f"a Wolff sample, L={SAMPLE_L}, seed {seed}"
+        fig.data[0].z = spins.tolist()
+        fig.layout.title.text = f"a Wolff sample, L={SAMPLE_L}, seed {seed}"
         beyond = scale * float(inf[min(R_eff + 1, INFINITE_RANGE)])
         return (f"beta/beta_c={beta_ratio:.2f}: xi = {xi:.3g}; infinite-lattice response at r=R_eff+1={R_eff + 1}: "
                 f"{beyond:.3g} (at r=1: {scale * float(inf[1]):.3g})")

@@ -35,7 +35,7 @@ class ResponseExplorer(Explorer):
         self.controls["family"].observe(self._family_defaults, names="value")
         self.controls["L"].observe(self._resize, names="value")
         self._resize({"new": self.controls["L"].value})
-        self.figures["heatmap"].data[0].on_click(self._pick_probe)
+        self.views["heatmap"].on_click(self._pick_probe)
 
     def _controls(self, family: str = "medium_range", L: int = 16, seed: int = 0, probe_row: int = 8,
                   probe_col: int = 8, R_eff: int = 4, sigma: float = 0.0, **dials):
@@ -63,7 +63,7 @@ class ResponseExplorer(Explorer):
         tail = tail_figure("fraction of the off-site response beyond R")
         tail.data[0].name = "clean (exact)"
         tail.add_scatter(x=[], y=[], mode="lines+markers", name="smoothed (MALA)")
-        sample = go.FigureWidget(go.Heatmap(z=[[0.0]], colorscale="RdBu", zmid=0))
+        sample = go.Figure(go.Heatmap(z=[[0.0]], colorscale="RdBu", zmid=0))
         sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
                              yaxis=dict(autorange="reversed", scaleanchor="x"), margin=dict(t=50))
         return {"heatmap": heatmap_figure("|response| (log10)"), "tail": tail, "sample": sample}
@@ -80,10 +80,9 @@ class ResponseExplorer(Explorer):
                 self.controls[name].max = L - 1
         self.refresh()
 
-    def _pick_probe(self, trace, points, selector) -> None:
-        if points.point_inds:
-            row, col = points.point_inds[0]
-            self.set(probe_row=int(row), probe_col=int(col))
+    def _pick_probe(self, point: dict) -> None:
+        """A click on heatmap cell (row, col) = (y, x) makes it the probe."""
+        self.set(probe_row=int(point["y"]), probe_col=int(point["x"]))
 
     def _state(self, p: dict):
         teacher = teachers.make(p["family"], seed=0, **{name: p[name] for name in DIALS})
@@ -99,26 +98,23 @@ class ResponseExplorer(Explorer):
         smoothed = self._smoothed.get(key) if sigma > 0 else None
         clean = teacher.response(x, probe)[0]
         shown = smoothed[0].value if smoothed else clean
-        with self.figures["heatmap"].batch_update():
-            fig = self.figures["heatmap"]
-            fig.data[0].z = log_response(shown, probe)
-            fig.layout.shapes = [receptive_square(probe, R_eff)]
-            fig.layout.title.text = ("smoothed (MALA)" if smoothed else "clean (exact)") + f" response of {probe}"
+        fig = self.figures["heatmap"]
+        fig.data[0].z = log_response(shown, probe)
+        fig.layout.shapes = [receptive_square(probe, R_eff)]
+        fig.layout.title.text = ("smoothed (MALA)" if smoothed else "clean (exact)") + f" response of {probe}"
         clean_curve = diagnostics.tail_curve(clean, probe)
         fig = self.figures["tail"]
-        with fig.batch_update():
-            R = [r for r, v in enumerate(clean_curve.tolist()) if v > 0]
-            fig.data[0].update(x=R, y=[float(clean_curve[r]) for r in R])
-            if smoothed:
-                curve = diagnostics.tail_curve(smoothed[0].value, probe)
-                fig.data[1].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
-            else:
-                fig.data[1].update(x=[], y=[])
-            fig.layout.shapes = [radius_line(R_eff)]
-            fig.layout.title.text = f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}"
-        with self.figures["sample"].batch_update():
-            self.figures["sample"].data[0].z = x[0].tolist()
-            self.figures["sample"].layout.title.text = f"teacher sample, L={L}, seed {p['seed']}"
+        R = [r for r, v in enumerate(clean_curve.tolist()) if v > 0]
+        fig.data[0].update(x=R, y=[float(clean_curve[r]) for r in R])
+        if smoothed:
+            curve = diagnostics.tail_curve(smoothed[0].value, probe)
+            fig.data[1].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
+        else:
+            fig.data[1].update(x=[], y=[])
+        fig.layout.shapes = [radius_line(R_eff)]
+        fig.layout.title.text = f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}"
+        self.figures["sample"].data[0].z = x[0].tolist()
+        self.figures["sample"].layout.title.text = f"teacher sample, L={L}, seed {p['seed']}"
         message = f"{p['family']} (locality radius r={teacher.locality_radius}), probe {probe}"
         if sigma > 0 and smoothed:
             est, info = smoothed

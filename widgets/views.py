@@ -7,8 +7,8 @@ import torch
 WIDTH, HEIGHT = 460, 420
 
 
-def heatmap_figure(colorbar_title: str) -> go.FigureWidget:
-    fig = go.FigureWidget(go.Heatmap(z=[[0.0]], colorscale="Viridis", colorbar=dict(title=colorbar_title)))
+def heatmap_figure(colorbar_title: str) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=[[0.0]], colorscale="Viridis", colorbar=dict(title=colorbar_title)))
     fig.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40),
                       yaxis=dict(autorange="reversed", scaleanchor="x", title="row"), xaxis=dict(title="col"))
     return fig
@@ -38,18 +38,17 @@ def radius_line(R: int, horizontal: bool = False) -> dict:
     return dict(type="line", x0=R, x1=R, yref="paper", y0=0, y1=1, line=line)
 
 
-def tail_figure(y_title: str) -> go.FigureWidget:
-    fig = go.FigureWidget(go.Scatter(x=[0], y=[1.0], mode="lines+markers", name="tail"))
+def tail_figure(y_title: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=[0], y=[1.0], mode="lines+markers", name="tail"))
     fig.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(l=50, r=20, t=50, b=40),
                       xaxis_title="radius R (Chebyshev)", yaxis=dict(title=y_title, type="log"))
     return fig
 
 
-def update_tail(fig: go.FigureWidget, curve: torch.Tensor, R_eff: int, beyond: float) -> None:
+def update_tail(fig: go.Figure, curve: torch.Tensor, R_eff: int, beyond: float) -> None:
     """Draw the tail curve (entries that are exactly 0 are left off the log axis) and the R_eff marker."""
     R = [r for r, v in enumerate(curve.tolist()) if v > 0]
-    with fig.batch_update():
-        fig.data[0].x = R
-        fig.data[0].y = [float(curve[r]) for r in R]
-        fig.layout.shapes = [radius_line(R_eff)]
-        fig.layout.title.text = f"beyond R_eff={R_eff}: {beyond:.3g}"
+    fig.data[0].x = R
+    fig.data[0].y = [float(curve[r]) for r in R]
+    fig.layout.shapes = [radius_line(R_eff)]
+    fig.layout.title.text = f"beyond R_eff={R_eff}: {beyond:.3g}"
