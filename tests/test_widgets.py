@@ -150,6 +150,8 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
     assert "press the button" in ex.status.value
     ex.compute_smoothed()
     assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
+    ex.set(R_eff=6)  # the smoothed response does not depend on the model's radius: still shown
+    assert "smoothed at sigma=0.5: beyond R_eff" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
     ex.set(sigma=0.55)  # another setting: not computed yet, nothing stale is shown
     assert "press the button" in ex.status.value and len(ex.figures["tail"].data[1].y) == 0
 

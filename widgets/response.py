@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -14,6 +15,20 @@ from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, rec
 
 DIALS = ("smoother_depth", "cutoff", "power", "nonlinear", "gamma_scale")  # the range dials of teachers.make
 MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about a minute at L=16 on 2 cores
+
+
+# A teacher, its sample and its exact clean response are pure functions of the settings; caching them makes
+# an R_eff move and a revisit cost only the drawing.
+@functools.lru_cache(maxsize=16)
+def _teacher_and_sample(family: str, dials: tuple, L: int, seed: int):
+    teacher = teachers.make(family, seed=0, **dict(dials))
+    return teacher, teacher.sample(1, L, generator=torch.Generator().manual_seed(seed))
+
+
+@functools.lru_cache(maxsize=128)
+def _clean_response(family: str, dials: tuple, L: int, seed: int, probe: tuple[int, int]) -> torch.Tensor:
+    teacher, x = _teacher_and_sample(family, dials, L, seed)
+    return teacher.response(x, probe)[0]
 
 
 class ResponseExplorer(Explorer):
@@ -40,21 +55,24 @@ class ResponseExplorer(Explorer):
     def _controls(self, family: str = "medium_range", L: int = 16, seed: int = 0, probe_row: int = 8,
                   probe_col: int = 8, R_eff: int = 4, sigma: float = 0.0, **dials):
         style = {"description_width": "initial"}
+        # a new teacher, sample or probe is a new autograd response (about 50 ms at L=32, 100 ms at L=64 when
+        # not cached): those sliders update when released, not while dragged
+        slow = dict(continuous_update=False, style=style)
         base = dataclasses.replace(teachers.FAMILIES[family], **dials)
         return {
             "family": w.Dropdown(value=family, options=sorted(teachers.FAMILIES), description="family", style=style),
             "smoother_depth": w.IntSlider(value=base.smoother_depth, min=0, max=6, description="smoother depth",
-                                          style=style),
-            "cutoff": w.IntSlider(value=base.cutoff, min=1, max=8, description="cutoff", style=style),
+                                          **slow),
+            "cutoff": w.IntSlider(value=base.cutoff, min=1, max=8, description="cutoff", **slow),
             "power": w.FloatSlider(value=base.power, min=-2.0, max=0.0, step=0.25, description="distance power",
-                                   style=style),
+                                   **slow),
             "nonlinear": w.Checkbox(value=base.nonlinear, description="nonlinear smoother"),
             "gamma_scale": w.FloatSlider(value=base.gamma_scale, min=0.0, max=0.01, step=0.001,
-                                         readout_format=".3f", description="mean stress", style=style),
+                                         readout_format=".3f", description="mean stress", **slow),
             "L": w.Dropdown(value=L, options=[16, 32, 64], description="L", style=style),
-            "seed": w.IntSlider(value=seed, min=0, max=99, description="sample seed", style=style),
-            "probe_row": w.IntSlider(value=probe_row, min=0, max=63, description="probe row", style=style),
-            "probe_col": w.IntSlider(value=probe_col, min=0, max=63, description="probe col", style=style),
+            "seed": w.IntSlider(value=seed, min=0, max=99, description="sample seed", **slow),
+            "probe_row": w.IntSlider(value=probe_row, min=0, max=63, description="probe row", **slow),
+            "probe_col": w.IntSlider(value=probe_col, min=0, max=63, description="probe col", **slow),
             "R_eff": w.IntSlider(value=R_eff, min=1, max=16, description="model R_eff", style=style),
             "sigma": w.FloatSlider(value=sigma, min=0.0, max=1.0, step=0.05, description="noise sigma", style=style),
         }
@@ -84,19 +102,19 @@ class ResponseExplorer(Explorer):
         """A click on heatmap cell (row, col) = (y, x) makes it the probe."""
         self.set(probe_row=int(point["y"]), probe_col=int(point["x"]))
 
-    def _state(self, p: dict):
-        teacher = teachers.make(p["family"], seed=0, **{name: p[name] for name in DIALS})
+    @staticmethod
+    def _sample_key(p: dict) -> tuple:
+        """(family, dials, L, seed, probe): what the teacher sample and its response depend on."""
         L = p["L"]
         probe = (min(p["probe_row"], L - 1), min(p["probe_col"], L - 1))
-        x = teacher.sample(1, L, generator=torch.Generator().manual_seed(p["seed"]))
-        return teacher, x, probe
+        return p["family"], tuple((name, p[name]) for name in DIALS), L, p["seed"], probe
 
     def update(self, **p) -> str:
-        teacher, x, probe = self._state(p)
-        L, R_eff, sigma = p["L"], p["R_eff"], p["sigma"]
-        key = tuple(sorted(p.items()))
-        smoothed = self._smoothed.get(key) if sigma > 0 else None
-        clean = teacher.response(x, probe)[0]
+        key = self._sample_key(p)
+        teacher, x = _teacher_and_sample(*key[:4])
+        clean = _clean_response(*key)
+        probe, L, R_eff, sigma = key[4], p["L"], p["R_eff"], p["sigma"]
+        smoothed = self._smoothed.get((*key, sigma)) if sigma > 0 else None
         shown = smoothed[0].value if smoothed else clean
         fig = self.figures["heatmap"]
         fig.data[0].z = log_response(shown, probe)
@@ -131,7 +149,9 @@ class ResponseExplorer(Explorer):
         if p["sigma"] <= 0:
             self.status.value = "set sigma > 0 first: at sigma = 0 the response shown is the exact clean one"
             return
-        teacher, x, probe = self._state(p)
+        key = self._sample_key(p)
+        teacher, x = _teacher_and_sample(*key[:4])
+        probe = key[4]
         noise = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(p["seed"] + 1))
         y = x[0] + p["sigma"] * noise[0]
         self.progress.clear_output()
@@ -141,5 +161,5 @@ class ResponseExplorer(Explorer):
             except (ValueError, RuntimeError, FloatingPointError) as exc:
                 self.show_error("could not compute", exc)
                 return
-        self._smoothed[tuple(sorted(p.items()))] = result
+        self._smoothed[(*key, p["sigma"])] = result
         self.refresh()
