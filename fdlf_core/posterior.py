@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import lattice
-from .ising.sampling import Estimate, binned_mean
+from .stats import Estimate, binned_mean
 
 
 @dataclass(frozen=True)

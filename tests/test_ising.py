@@ -5,12 +5,13 @@ import math
 import pytest
 import torch
 
-from fdlf_core.ising import (BETA_C, binned_mean, correlation_function, correlation_length, enumerate_exact,
+from fdlf_core.ising import (BETA_C, correlation_function, correlation_length, enumerate_exact,
                              exact_correlations, heat_bath_sample, infinite_correlation, learned_response,
                              magnetisation_distribution,
                              nearest_neighbour_correlation, per_sample_correlations, posterior_covariance,
                              smoothed_log_density, smoothed_score, smoothed_score_response,
                              spontaneous_magnetisation, transfer_matrix_exact, wolff_sample)
+from fdlf_core.stats import binned_mean
 
 BETAS = [0.3, BETA_C, 0.6]
 
@@ -194,21 +195,6 @@ def test_correlation_function_of_a_known_configuration():
     stripes = torch.ones(1, 4, 4, dtype=torch.int8)
     stripes[:, :, 1::2] = -1  # columns alternate: along x the product is (-1)^r, along y it is 1
     torch.testing.assert_close(correlation_function(stripes), torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64))
-
-
-def test_blocking_error_bar_recovers_the_autocorrelation_time_of_an_ar1_chain():
-    # x_t = phi x_(t-1) + noise: tau_int = (1 + phi) / (2 (1 - phi)), stderr^2 = 2 tau var / n
-    phi, n = 0.8, 2 ** 16
-    g = torch.Generator().manual_seed(0)
-    noise = torch.randn(n, generator=g, dtype=torch.float64)
-    x = torch.empty(n, dtype=torch.float64)
-    x[0] = noise[0] / math.sqrt(1 - phi ** 2)
-    for t in range(1, n):
-        x[t] = phi * x[t - 1] + noise[t]
-    est = binned_mean(x)
-    tau = (1 + phi) / (2 * (1 - phi))
-    assert est.tau_int == pytest.approx(tau, rel=0.25)
-    assert est.stderr == pytest.approx(math.sqrt(2 * tau / (1 - phi ** 2) / n), rel=0.15)
 
 
 def test_sampled_response_on_a_large_lattice_has_an_error_bar():

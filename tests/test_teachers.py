@@ -4,7 +4,6 @@ References: change of variables with ``slogdet`` of the dense autograd Jacobian 
 finite differences of ``log_prob`` (score); the autograd Hessian and finite differences of ``score``
 (response); the Stein identity E[s(x) x^T] = -I (score and density normalisation together).
 """
-import dataclasses
 import json
 import math
 

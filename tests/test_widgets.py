@@ -80,6 +80,27 @@ def test_ising_explorer_draws_eq_22():
     assert ex.figures["profile"].data[1].y[3] > float(inf[4]) / 16  # closer to beta_c: a longer response
 
 
+def test_ising_explorer_samples_the_response_at_L32(monkeypatch):
+    from fdlf_core.stats import binned_mean
+    from fdlf_widgets import ising as ising_view
+
+    monkeypatch.setattr(ising_view, "SAMPLED_N", 64)
+    ex = IsingExplorer(beta_ratio=0.9, sigma=2.0, seed=3)
+    assert len(ex.figures["profile"].data[2].y) == 0  # nothing sampled yet
+    ex.sample_response()
+    spins = ising.wolff_sample(32, 0.9 * ising.BETA_C, 64, seed=3, progress=False)
+    est = binned_mean(ising.per_sample_correlations(spins))
+    trace = ex.figures["profile"].data[2]
+    assert list(trace.x) == list(range(1, 17))
+    assert list(trace.y) == pytest.approx((est.value[1:] / 16).tolist(), rel=1e-12)
+    assert list(trace.error_y.array) == pytest.approx((est.stderr[1:] / 16).tolist(), rel=1e-12)
+    assert "sampled at L=32" in ex.status.value
+    ex.set(sigma=1.0)  # sigma only rescales the sampled correlation: kept, no new sampling
+    assert list(ex.figures["profile"].data[2].y) == pytest.approx(est.value[1:].tolist(), rel=1e-12)
+    ex.set(beta_ratio=0.95)  # another beta: not sampled, nothing stale shown
+    assert len(ex.figures["profile"].data[2].y) == 0 and "sampled" not in ex.status.value
+
+
 def test_every_explorer_is_listed_and_builds():
     from fdlf_core.cli import EXPLORERS, NOTEBOOK_DIR
     assert set(EXPLORERS) == set(fdlf_widgets.EXPLORERS)  # `fdlf explore` offers every explorer

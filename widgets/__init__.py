@@ -1,9 +1,10 @@
-"""fdlf explorers: ipywidgets + plotly ``FigureWidget`` views over ``fdlf_core`` (they hold no science).
+"""fdlf explorers: ipywidgets views with live plotly figures over ``fdlf_core`` (they hold no science).
 
 Each explorer is built with its settings as keyword arguments, shows itself when displayed in a notebook
 (``explorer`` or ``explorer.widget``), and can be driven headlessly: ``explorer.set(sigma=2.0)`` runs the
 same update a slider move runs, ``explorer.settings_line()`` is the line of Python that recreates the view,
-and ``explorer.snapshot()`` returns static ``go.Figure`` copies (for papermill/nbval runs).
+and ``explorer.snapshot()`` returns static ``go.Figure`` copies (for papermill/nbval runs). Figures reach the
+page through ``plot.Plot`` (why not plotly's ``FigureWidget``: see that module).
 """
 from .base import Explorer
 from .extrapolation import ExtrapolationExplorer

@@ -7,13 +7,14 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import torch
 
-from fdlf_core import ising
+from fdlf_core import ising, stats
 
 from .base import Explorer
 from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square
 
 INFINITE_RANGE = 16            # distances shown for the infinite lattice
-SAMPLE_L = 32                  # size of the sample configuration shown
+SAMPLE_L = 32                  # size of the sample configuration shown, and of the sampled response
+SAMPLED_N = 1000               # Wolff samples behind the "sample" button (5-10 s on one core)
 XI_GRID = [round(0.5 + 0.01 * k, 2) for k in range(101)]  # beta/beta_c of the correlation-length curve
 
 
@@ -36,9 +37,20 @@ def _sample(beta: float, seed: int) -> torch.Tensor:
 class IsingExplorer(Explorer):
     """Sliders ``beta_ratio`` (beta/beta_c), ``sigma``, ``L`` (exact: enumeration / transfer matrix),
     ``R_eff`` and a sample ``seed``: the response along an axis (exact at L and on the infinite lattice, log
-    scale), the exact L x L response map, the correlation length against R_eff, and a Wolff sample."""
+    scale), the exact L x L response map, the correlation length against R_eff, and a Wolff sample. The
+    button samples the response at L=32 (``SAMPLED_N`` Wolff samples, blocking error bars), cached per
+    beta and seed; sigma only rescales it (Eq. 22), so a sigma move keeps it."""
 
     title = "Critical Ising: smoothed-score response d s_0(0) / d y_r = sigma^-4 <x_0 x_r> (Eq. 22)"
+
+    def __init__(self, **settings):
+        self.sample_button = w.Button(description=f"sample the response at L={SAMPLE_L} (Wolff, {SAMPLED_N} samples)",
+                                      layout=w.Layout(width="auto"))
+        self.progress = w.Output()
+        self.actions = [w.HBox([self.sample_button]), self.progress]
+        self._sampled: dict[tuple[float, int], stats.Estimate] = {}
+        super().__init__(**settings)
+        self.sample_button.on_click(lambda button: self.sample_response())
 
     def _controls(self, beta_ratio: float = 0.9, sigma: float = 1.0, L: int = 8, R_eff: int = 5, seed: int = 0):
         style = {"description_width": "initial"}
@@ -56,7 +68,8 @@ class IsingExplorer(Explorer):
 
     def _figures(self):
         profile = go.Figure([go.Scatter(mode="lines+markers", name="exact, L"),
-                                   go.Scatter(mode="lines", name="exact, infinite lattice", line=dict(dash="dot"))])
+                             go.Scatter(mode="lines", name="exact, infinite lattice", line=dict(dash="dot")),
+                             go.Scatter(mode="markers", name=f"Wolff, L={SAMPLE_L}", x=[], y=[])])
         profile.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="distance r (axis)",
                               yaxis=dict(type="log", title="d s_0(0) / d y_r"), margin=dict(t=50))
         xi = go.Figure([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
@@ -80,6 +93,13 @@ class IsingExplorer(Explorer):
         fig = self.figures["profile"]
         fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
         fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
+        sampled = self._sampled.get((beta_ratio, seed))
+        if sampled is None:
+            fig.data[2].update(x=[], y=[], error_y=None)
+        else:
+            r_s = list(range(1, SAMPLE_L // 2 + 1))
+            fig.data[2].update(x=r_s, y=[scale * float(sampled.value[r]) for r in r_s],
+                               error_y=dict(type="data", array=[scale * float(sampled.stderr[r]) for r in r_s]))
         fig.layout.shapes = [radius_line(R_eff)]
         fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
         probe = (L // 2, L // 2)
@@ -97,5 +117,23 @@ class IsingExplorer(Explorer):
         fig.data[0].z = spins.tolist()
         fig.layout.title.text = f"a Wolff sample, L={SAMPLE_L}, seed {seed}"
         beyond = scale * float(inf[min(R_eff + 1, INFINITE_RANGE)])
-        return (f"beta/beta_c={beta_ratio:.2f}: xi = {xi:.3g}; infinite-lattice response at r=R_eff+1={R_eff + 1}: "
-                f"{beyond:.3g} (at r=1: {scale * float(inf[1]):.3g})")
+        message = (f"beta/beta_c={beta_ratio:.2f}: xi = {xi:.3g}; infinite-lattice response at r=R_eff+1="
+                   f"{R_eff + 1}: {beyond:.3g} (at r=1: {scale * float(inf[1]):.3g})")
+        if sampled is not None:
+            r = min(R_eff + 1, SAMPLE_L // 2)
+            message += (f"; sampled at L={SAMPLE_L}, r={r}: {scale * float(sampled.value[r]):.3g} +- "
+                        f"{scale * float(sampled.stderr[r]):.2g} (tau_int {float(sampled.tau_int[r]):.1f})")
+        return message
+
+    def sample_response(self) -> None:
+        """Sample ``<x_0 x_r>`` at L=32 for the current beta and seed (Wolff, blocking error bars; cached)."""
+        p = self.params()
+        self.progress.clear_output()
+        with self.progress:  # tqdm.auto draws its bar here in a notebook or Voila page
+            try:
+                samples = ising.wolff_sample(SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"])
+            except (ValueError, RuntimeError) as exc:
+                self.show_error("could not sample", exc)
+                return
+        self._sampled[(p["beta_ratio"], p["seed"])] = stats.binned_mean(ising.per_sample_correlations(samples))
+        self.refresh()

@@ -9,6 +9,5 @@ from .exact import (BETA_C, IsingExact, correlation_length, enumerate_exact, exa
                     spontaneous_magnetisation, transfer_matrix_exact)
 from .response import (learned_response, posterior_covariance, smoothed_log_density, smoothed_score,
                        smoothed_score_response)
-from .sampling import (Estimate, binned_mean, correlation_function, heat_bath_sample, per_sample_correlations,
-                       wolff_sample)
+from .sampling import correlation_function, heat_bath_sample, per_sample_correlations, wolff_sample
 from .pool import IsingData, IsingPoolConfig, load_pool, random_symmetry, sample_pool

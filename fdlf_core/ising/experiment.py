@@ -31,7 +31,8 @@ from ..training import TrainConfig
 from .exact import BETA_C, correlation_length, infinite_correlation
 from .pool import IsingData, IsingPoolConfig
 from .response import learned_response
-from .sampling import binned_mean, per_sample_correlations
+from ..stats import binned_mean
+from .sampling import per_sample_correlations
 
 FAMILY = "ising"
 

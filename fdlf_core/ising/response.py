@@ -15,7 +15,8 @@ import torch
 from .. import lattice
 from .exact import (MAX_ENUMERATION_L, MAX_TRANSFER_L, all_states, bond_sum, check_beta, check_ising_L,
                     exact_correlations, infinite_correlation)
-from .sampling import Estimate, binned_mean, per_sample_correlations, wolff_sample
+from ..stats import Estimate, binned_mean
+from .sampling import per_sample_correlations, wolff_sample
 
 
 def _check_y(y) -> torch.Tensor:

@@ -2,14 +2,13 @@
 
 Both samplers return Markov-chain samples ``(n_samples, L, L)`` of spins ``+-1`` (``torch.int8``), seeded
 (a ``seed`` int; numpy's PCG64 drives the cluster growth, torch's generator the heat bath), so the same
-seed gives the same chain. Consecutive samples are correlated; ``binned_mean`` gives error bars that
-account for it (blocking: the standard error of block means, for growing blocks, until it plateaus).
+seed gives the same chain. Consecutive samples are correlated; ``fdlf_core.stats.binned_mean`` gives error
+bars that account for it.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,20 +16,6 @@ from tqdm.auto import tqdm
 
 from .. import lattice
 from .exact import check_beta, check_ising_L
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A number (or tensor) with its standard error; ``stderr`` is 0 for exact values.
-
-    ``tau_int``: the integrated autocorrelation time (in samples) implied by the blocking analysis,
-    ``(stderr / naive stderr)^2 / 2``; None for exact values.
-    """
-
-    value: float | torch.Tensor
-    stderr: float | torch.Tensor
-    method: str
-    tau_int: float | torch.Tensor | None = None
 
 
 def _neighbours(L: int) -> np.ndarray:
@@ -156,29 +141,5 @@ def per_sample_correlations(samples: torch.Tensor) -> torch.Tensor:
 
 def correlation_function(samples: torch.Tensor) -> torch.Tensor:
     """``<x_0 x_r>`` along the axes for ``r = 0 .. L // 2``, averaged over sites, directions and samples:
-    ``(L // 2 + 1,)`` float64. Error bars: ``binned_mean(per_sample_correlations(samples))``."""
+    ``(L // 2 + 1,)`` float64. Error bars: ``stats.binned_mean(per_sample_correlations(samples))``."""
     return per_sample_correlations(samples).mean(0)
-
-
-def binned_mean(series: torch.Tensor, min_blocks: int = 16) -> Estimate:
-    """Mean of a Markov-chain ``series (n, ...)`` with a blocking error bar (Flyvbjerg & Petersen 1989).
-
-    Block means over blocks of ``2^k`` consecutive entries for every ``k`` that leaves ``>= min_blocks``
-    blocks; the standard error is the largest of their standard errors (the plateau, conservatively), and
-    ``tau_int = (stderr / naive stderr)^2 / 2``. Elementwise over the trailing dimensions.
-    """
-    if not isinstance(series, torch.Tensor) or series.dim() < 1 or series.shape[0] < 2:
-        raise ValueError("series must be a tensor (n, ...) with n >= 2 entries")
-    min_blocks = lattice.check_int(min_blocks, "min_blocks", 2)
-    x = series.to(torch.float64)
-    naive = x.std(0) / math.sqrt(x.shape[0])
-    best, size = naive, 1
-    while x.shape[0] // (2 * size) >= min_blocks:
-        size *= 2
-        n_blocks = x.shape[0] // size
-        blocks = x[: n_blocks * size].reshape(n_blocks, size, *x.shape[1:]).mean(1)
-        best = torch.maximum(best, blocks.std(0) / math.sqrt(n_blocks))
-    tau = torch.where(naive > 0, (best / naive) ** 2 / 2, torch.full_like(naive, 0.5))
-    scalar = x.dim() == 1
-    return Estimate(float(x.mean()) if scalar else x.mean(0), float(best) if scalar else best,
-                    f"blocking mean of {x.shape[0]} samples", float(tau) if scalar else tau)
