@@ -39,7 +39,10 @@ def test_settings_line_recreates_the_view():
     view = namespace["view"]
     assert view.params() == ex.params()
     assert view.figures["heatmap"].data[0].z == ex.figures["heatmap"].data[0].z
-    assert isinstance(ex.snapshot()["tail"], go.Figure) and not isinstance(ex.snapshot()["tail"], go.FigureWidget)
+    snap = ex.snapshot()["tail"]  # a static copy: later updates do not change it
+    assert isinstance(snap, go.Figure) and snap.to_dict() == ex.figures["tail"].to_dict()
+    ex.set(sigma=1.0)
+    assert snap.to_dict() != ex.figures["tail"].to_dict()
 
 
 def test_controls_cannot_leave_the_valid_range():
