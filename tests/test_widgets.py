@@ -35,6 +35,7 @@ def test_settings_line_recreates_the_view():
     ex = GaussianExplorer()
     ex.set(kappa=1.0, sigma=3.0, L=16, R_eff=2)
     namespace = {}
+    assert ex.settings.value == ex.settings_line()  # the line the page shows (with its copy button)
     exec(ex.settings_line().replace("; ", "\nview = "), namespace)
     view = namespace["view"]
     assert view.params() == ex.params()
@@ -174,6 +175,9 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
     assert "press the button" in ex.status.value
     ex.compute_smoothed()
     assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
+    est = ex._smoothed[(*ex._sample_key(ex.params()), 0.5)][0]
+    cells = torch.tensor(ex.figures["heatmap"].data[0].customdata, dtype=torch.float64)  # hover: value, error bar
+    assert torch.equal(cells[..., 0], est.value) and torch.equal(cells[..., 1], est.stderr)
     ex.set(R_eff=6)  # the smoothed response does not depend on the model's radius: still shown
     assert "smoothed at sigma=0.5: beyond R_eff" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
     ex.set(sigma=0.55)  # another setting: not computed yet, nothing stale is shown

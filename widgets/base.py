@@ -8,6 +8,7 @@ import time
 import ipywidgets as w
 import plotly.graph_objects as go
 
+from .copy_line import CopyLine
 from .plot import Plot
 
 
@@ -28,7 +29,7 @@ class Explorer:
         self.figures: dict[str, go.Figure] = self._figures()
         self.views: dict[str, Plot] = {name: Plot(fig) for name, fig in self.figures.items()}
         self.status = w.HTML()
-        self.settings = w.Text(description="settings", disabled=True, layout=w.Layout(width="100%"))
+        self.settings = CopyLine(description="settings:")
         self.last_update_s = 0.0
         self._held = False
         self._widget: w.Widget | None = None

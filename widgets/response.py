@@ -118,6 +118,13 @@ class ResponseExplorer(Explorer):
         shown = smoothed[0].value if smoothed else clean
         fig = self.figures["heatmap"]
         fig.data[0].z = log_response(shown, probe)
+        if smoothed:  # each cell's estimate and error bar on hover
+            fig.data[0].customdata = torch.stack([shown, smoothed[0].stderr], -1).tolist()
+            fig.data[0].hovertemplate = ("cell (%{y}, %{x}): response %{customdata[0]:.3g} "
+                                         "+- %{customdata[1]:.2g} (MALA)<extra></extra>")
+        else:
+            fig.data[0].customdata = None
+            fig.data[0].hovertemplate = "cell (%{y}, %{x}): log10 |response| %{z:.3f} (exact)<extra></extra>"
         fig.layout.shapes = [receptive_square(probe, R_eff)]
         fig.layout.title.text = ("smoothed (MALA)" if smoothed else "clean (exact)") + f" response of {probe}"
         clean_curve = diagnostics.tail_curve(clean, probe)

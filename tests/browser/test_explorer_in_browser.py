@@ -1,6 +1,7 @@
 """Each explorer served by Voila on localhost and driven in Debian's chromium with Playwright: after a
 control moves, every plotly figure in the DOM must hold exactly the data and title that the explorer
-computes in Python for the settings the page shows, with no Python error shown and no console error.
+computes in Python for the settings the page shows, with no Python error shown and no console error;
+the "copy" button puts that settings line on the clipboard.
 
 Chromium comes from apt (`.ci/run` installs it); Playwright cannot download its own browser here, so it
 launches the system binary. Without chromium the test is skipped, except in CI (``CI`` set), where that
@@ -86,7 +87,7 @@ def _wait_until_page_matches_python(page, explorer_name: str, changed_from: str 
     cls = fdlf_widgets.EXPLORERS[explorer_name].__name__
     deadline, last = time.monotonic() + WAIT_S, None
     while time.monotonic() < deadline:
-        settings = page.locator(".widget-text input").last.input_value()
+        settings = page.locator(".fdlf-copy-line code").inner_text()
         if settings.startswith(f"from fdlf_widgets import {cls};") and settings != changed_from:
             drawn, expected = page.evaluate(DRAWN), _python_view(settings)
             if drawn == expected:
@@ -98,7 +99,9 @@ def _wait_until_page_matches_python(page, explorer_name: str, changed_from: str 
 
 def _open(p, url, tmp_path):
     browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
+    page = context.new_page()
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
@@ -136,6 +139,8 @@ def _move_and_check(name, url, tmp_path, move):
             move(page)
             after, drawn_after = _wait_until_page_matches_python(page, name, changed_from=before)
             assert drawn_after != drawn_before, "the figures did not change"
+            page.locator(".fdlf-copy-line button").click()  # "copy settings": the line on the clipboard
+            assert page.evaluate("navigator.clipboard.readText()") == after
         finally:
             _check_page(page, errors, tmp_path, name)
             browser.close()
