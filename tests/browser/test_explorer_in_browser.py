@@ -82,17 +82,19 @@ def _python_view(settings: str) -> list[dict]:
 
 
 def _wait_until_page_matches_python(page, explorer_name: str, changed_from: str = "") -> tuple[str, list[dict]]:
-    """Poll until the page shows this explorer's figures for its own settings line (one other than
-    ``changed_from``); returns both."""
+    """Poll until the page settles (the same settings line on two polls a second apart, one other than
+    ``changed_from``) and shows this explorer's figures for that line; returns both."""
     cls = fdlf_widgets.EXPLORERS[explorer_name].__name__
-    deadline, last = time.monotonic() + WAIT_S, None
+    deadline, previous, last = time.monotonic() + WAIT_S, None, None
     while time.monotonic() < deadline:
         settings = page.locator(".fdlf-copy-line code").inner_text()
-        if settings.startswith(f"from fdlf_widgets import {cls};") and settings != changed_from:
+        if settings == previous and settings.startswith(f"from fdlf_widgets import {cls};") \
+                and settings != changed_from:
             drawn, expected = page.evaluate(DRAWN), _python_view(settings)
             if drawn == expected:
                 return settings, drawn
             last = (settings, [d["title"] for d in drawn], [e["title"] for e in expected])
+        previous = settings
         time.sleep(1.0)
     raise AssertionError(f"the page never showed what Python computes for its settings; last seen: {last}")
 
@@ -140,6 +142,8 @@ def _move_and_check(name, url, tmp_path, move):
             after, drawn_after = _wait_until_page_matches_python(page, name, changed_from=before)
             assert drawn_after != drawn_before, "the figures did not change"
             page.locator(".fdlf-copy-line button").click()  # "copy settings": the line on the clipboard
+            page.wait_for_function("() => document.querySelector('.fdlf-copy-line button').textContent === 'copied'",
+                                   timeout=10_000)
             assert page.evaluate("navigator.clipboard.readText()") == after
         finally:
             _check_page(page, errors, tmp_path, name)
