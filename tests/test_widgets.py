@@ -230,3 +230,19 @@ def test_plot_mirrors_its_figure_and_shares_one_plotly_js():
     assert clicks == [{"curve": 0, "x": 1, "y": 0.25, "index": 1}]
     with pytest.raises(TypeError, match="figure must be a plotly go.Figure"):
         Plot({"data": []})
+
+
+def test_a_failed_button_action_is_shown_and_nothing_is_cached(monkeypatch):
+    from fdlf_core import posterior
+    from fdlf_widgets import ResponseExplorer
+
+    ex = ResponseExplorer(L=16, sigma=0.5)
+    assert [b.description for b in ex.actions] == ["compute smoothed response (MALA)"]
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("simulated divergence")
+    monkeypatch.setattr(posterior, "smoothed_response", broken)
+    ex.actions[0].click()  # what the button does in the page
+    assert "could not compute: simulated divergence" in ex.status.value and ex._smoothed == {}
+    ex.set(R_eff=5)  # and the explorer keeps working
+    assert "press the button" in ex.status.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import html
 import time
+from typing import Callable, TypeVar
 
 import ipywidgets as w
 import plotly.graph_objects as go
@@ -11,6 +12,7 @@ import plotly.graph_objects as go
 from .copy_line import CopyLine
 from .plot import Plot
 
+T = TypeVar("T")
 
 class Explorer:
     """Base class. Subclasses set ``title`` and implement ``_controls(**settings)`` (name -> widget, each
@@ -18,17 +20,19 @@ class Explorer:
     ``update(**params)`` (compute with ``fdlf_core``, write into the figures). Every control change calls
     ``refresh``: a failed computation shows its message in the status line and the explorer keeps working.
     Figures are plain ``go.Figure``s that ``update`` changes in place; each is shown by a ``Plot`` view
-    (``views``), which ``refresh`` redraws after every update.
+    (``views``), which ``refresh`` redraws after every update. Work too slow for a slider goes behind a
+    button (``add_action``) that runs it ``with_progress`` and caches its result.
     """
 
     title = ""
-    actions: list[w.Widget] = []  # buttons and their progress output, shown between controls and figures
 
     def __init__(self, **settings):
         self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
         self.figures: dict[str, go.Figure] = self._figures()
         self.views: dict[str, Plot] = {name: Plot(fig) for name, fig in self.figures.items()}
         self.status = w.HTML()
+        self.actions: list[w.Button] = []  # buttons for slow work (add_action), shown above the figures
+        self.progress = w.Output()          # where that work draws its progress bar
         self.settings = CopyLine(description="settings:")
         self.last_update_s = 0.0
         self._held = False
@@ -86,6 +90,25 @@ class Explorer:
         self.last_update_s = time.perf_counter() - start
         self.settings.value = self.settings_line()
 
+    def add_action(self, description: str, action: Callable[[], None]) -> w.Button:
+        """A button, shown between the controls and the figures, that runs ``action`` (work too slow for a
+        slider: it should cache its result and ``refresh``)."""
+        button = w.Button(description=description, layout=w.Layout(width="auto"))
+        button.on_click(lambda _: action())
+        self.actions.append(button)
+        return button
+
+    def with_progress(self, what: str, compute: Callable[[], T]) -> T | None:
+        """Run ``compute`` with its progress bar (tqdm.auto) drawn under the buttons; a failure shows as
+        ``what: message`` in the status line and gives None."""
+        self.progress.clear_output()
+        with self.progress:
+            try:
+                return compute()
+            except (ValueError, TypeError, RuntimeError, FloatingPointError) as exc:
+                self.show_error(what, exc)
+                return None
+
     def show_error(self, what: str, exc: Exception) -> None:
         """A failed computation as a readable line in the status (never a traceback)."""
         self.status.value = f"<span style='color:#b00'>{html.escape(what)}: {html.escape(str(exc))}</span>"
@@ -117,8 +140,8 @@ class Explorer:
         if self._widget is None:
             controls = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
             figures = w.HBox(list(self.views.values()), layout=w.Layout(flex_flow="row wrap"))
-            self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, *self.actions, figures,
-                                   self.status, self.settings])
+            self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, w.HBox(self.actions),
+                                   self.progress, figures, self.status, self.settings])
         return self._widget
 
     def _ipython_display_(self):

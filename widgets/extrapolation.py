@@ -31,12 +31,9 @@ class ExtrapolationExplorer(Explorer):
 
     def __init__(self, results: str | Path = RESULTS, **settings):
         self.results = Path(results)
-        self.train = w.Button(description="train this one now (quick budget)", layout=w.Layout(width="auto"))
-        self.progress = w.Output()
-        self.actions = [w.HBox([self.train]), self.progress]
         self._now: dict[tuple[str, int], dict] = {}
         super().__init__(**settings)
-        self.train.on_click(lambda button: self.train_now())
+        self.add_action("train this one now (quick budget)", self.train_now)
 
     def _controls(self, family: str = "medium_range", R_eff: int = 4, profile: str = "paper"):
         style = {"description_width": "initial"}
@@ -106,16 +103,17 @@ class ExtrapolationExplorer(Explorer):
         budget = experiments.EXPERIMENTS["fig2"].profiles["quick"]
         teacher = teachers.make(p["family"], seed=0)
         model = LocalCNN.from_radius(p["R_eff"], budget.width, seed=0)
-        self.progress.clear_output()
-        with self.progress:  # tqdm.auto draws its bar here in a notebook or Voila page
-            try:
-                train_dsm(teacher, model, 16, budget.steps, budget.batch_size, lr=budget.lr,
-                          sigma_min=budget.sigma_min, sigma_max=budget.sigma_max, seed=0)
-                rmse = [diagnostics.score_rmse(model, teacher, L, n=budget.eval_n, seed=1) for L in NOW_SIZES]
-                prof = diagnostics.response_profile(model, teacher, NOW_RESPONSE_L, n=budget.response_n, seed=1)
-            except (ValueError, RuntimeError, FloatingPointError) as exc:
-                self.show_error("could not train", exc)
-                return
+
+        def train_and_evaluate():
+            train_dsm(teacher, model, 16, budget.steps, budget.batch_size, lr=budget.lr,
+                      sigma_min=budget.sigma_min, sigma_max=budget.sigma_max, seed=0)
+            return ([diagnostics.score_rmse(model, teacher, L, n=budget.eval_n, seed=1) for L in NOW_SIZES],
+                    diagnostics.response_profile(model, teacher, NOW_RESPONSE_L, n=budget.response_n, seed=1))
+
+        result = self.with_progress("could not train", train_and_evaluate)
+        if result is None:
+            return
+        rmse, prof = result
         finite = torch.isfinite(prof["relative_error"])
         self._now[(p["family"], p["R_eff"])] = {
             "rmse": rmse, "distance": prof["distance"][finite].tolist(),

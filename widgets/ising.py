@@ -44,13 +44,9 @@ class IsingExplorer(Explorer):
     title = "Critical Ising: smoothed-score response d s_0(0) / d y_r = sigma^-4 <x_0 x_r> (Eq. 22)"
 
     def __init__(self, **settings):
-        self.sample_button = w.Button(description=f"sample the response at L={SAMPLE_L} (Wolff, {SAMPLED_N} samples)",
-                                      layout=w.Layout(width="auto"))
-        self.progress = w.Output()
-        self.actions = [w.HBox([self.sample_button]), self.progress]
         self._sampled: dict[tuple[float, int], stats.Estimate] = {}
         super().__init__(**settings)
-        self.sample_button.on_click(lambda button: self.sample_response())
+        self.add_action(f"sample the response at L={SAMPLE_L} (Wolff, {SAMPLED_N} samples)", self.sample_response)
 
     def _controls(self, beta_ratio: float = 0.9, sigma: float = 1.0, L: int = 8, R_eff: int = 5, seed: int = 0):
         style = {"description_width": "initial"}
@@ -73,12 +69,12 @@ class IsingExplorer(Explorer):
         profile.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="distance r (axis)",
                               yaxis=dict(type="log", title="d s_0(0) / d y_r"), margin=dict(t=50))
         xi = go.Figure([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
-                                                       for b in XI_GRID], mode="lines", name="xi (exact, infinite)"),
-                              go.Scatter(mode="markers", marker=dict(size=11, color="#d62728"), name="now")])
+                                                 for b in XI_GRID], mode="lines", name="xi (exact, infinite)"),
+                        go.Scatter(mode="markers", marker=dict(size=11, color="#d62728"), name="now")])
         xi.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="beta / beta_c",
                          yaxis=dict(type="log", title="correlation length xi"), margin=dict(t=50))
         sample = go.Figure(go.Heatmap(z=[[0]], colorscale=[[0, "white"], [1, "black"]], zmin=-1, zmax=1,
-                                            showscale=False))
+                                      showscale=False))
         sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=50),
                              yaxis=dict(autorange="reversed", scaleanchor="x"))
         return {"profile": profile, "heatmap": heatmap_figure("|response| (log10)"), "xi": xi, "sample": sample}
@@ -128,12 +124,9 @@ class IsingExplorer(Explorer):
     def sample_response(self) -> None:
         """Sample ``<x_0 x_r>`` at L=32 for the current beta and seed (Wolff, blocking error bars; cached)."""
         p = self.params()
-        self.progress.clear_output()
-        with self.progress:  # tqdm.auto draws its bar here in a notebook or Voila page
-            try:
-                samples = ising.wolff_sample(SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"])
-            except (ValueError, RuntimeError) as exc:
-                self.show_error("could not sample", exc)
-                return
+        samples = self.with_progress("could not sample", lambda: ising.wolff_sample(
+            SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"]))
+        if samples is None:
+            return
         self._sampled[(p["beta_ratio"], p["seed"])] = stats.binned_mean(ising.per_sample_correlations(samples))
         self.refresh()

@@ -41,12 +41,9 @@ class ResponseExplorer(Explorer):
     title = "FDLF teachers: clean-score response, and the smoothed response from the posterior (Eq. 9)"
 
     def __init__(self, **settings):
-        self.compute = w.Button(description="compute smoothed response (MALA)", layout=w.Layout(width="auto"))
-        self.progress = w.Output()
-        self.actions = [w.HBox([self.compute]), self.progress]
         self._smoothed: dict[tuple, tuple] = {}
         super().__init__(**settings)
-        self.compute.on_click(lambda button: self.compute_smoothed())
+        self.add_action("compute smoothed response (MALA)", self.compute_smoothed)
         self.controls["family"].observe(self._family_defaults, names="value")
         self.controls["L"].observe(self._resize, names="value")
         self._resize({"new": self.controls["L"].value})
@@ -161,12 +158,9 @@ class ResponseExplorer(Explorer):
         probe = key[4]
         noise = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(p["seed"] + 1))
         y = x[0] + p["sigma"] * noise[0]
-        self.progress.clear_output()
-        with self.progress:  # tqdm.auto draws its bar here in a notebook or Voila page
-            try:
-                result = posterior.smoothed_response(teacher.log_prob, teacher.score, y, p["sigma"], probe, MALA)
-            except (ValueError, RuntimeError, FloatingPointError) as exc:
-                self.show_error("could not compute", exc)
-                return
+        result = self.with_progress("could not compute", lambda: posterior.smoothed_response(
+            teacher.log_prob, teacher.score, y, p["sigma"], probe, MALA))
+        if result is None:
+            return
         self._smoothed[(*key, p["sigma"])] = result
         self.refresh()
