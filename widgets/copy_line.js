@@ -10,7 +10,9 @@ function render({ model, el }) {
   const button = document.createElement("button");
   code.style.userSelect = "all";  // one click selects the whole line, for a manual copy
   code.style.whiteSpace = "pre-wrap";
+  code.style.flex = "1 1 auto";
   button.className = "jupyter-button";
+  button.style.flex = "0 0 auto";  // the code wraps, the button keeps its label
   const show = () => {
     label.textContent = model.get("description");
     code.textContent = model.get("value");
