@@ -52,8 +52,8 @@ class ResponseExplorer(Explorer):
     def _controls(self, family: str = "medium_range", L: int = 16, seed: int = 0, probe_row: int = 8,
                   probe_col: int = 8, R_eff: int = 4, sigma: float = 0.0, **dials):
         style = {"description_width": "initial"}
-        # a new teacher, sample or probe is a new autograd response (about 50 ms at L=32, 100 ms at L=64 when
-        # not cached): those sliders update when released, not while dragged
+        # a new teacher, sample or probe is a new autograd response (measured 61-74 ms at L=32, 84-113 ms at
+        # L=64 when not cached): those sliders update when released, not while dragged
         slow = dict(continuous_update=False, style=style)
         base = dataclasses.replace(teachers.FAMILIES[family], **dials)
         return {
