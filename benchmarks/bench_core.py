@@ -12,6 +12,7 @@ count of the runs' workers: ``fdlf reproduce --jobs N`` gives each worker cores 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -22,7 +23,7 @@ from torch.utils.benchmark import Timer
 from fdlf_core import ising, teachers
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
-from fdlf_core.training import dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
+from fdlf_core.training import TrainConfig, dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
 
 
 def median_s(fn, min_run_time: float) -> float:
@@ -67,10 +68,10 @@ def stacked_vs_sequential(L: int, blocks: int, width: int, batch: int, n_models:
     seeds = list(range(n_models))
     alone = [LocalCNN(blocks, width, seed=s) for s in seeds]
     together = [LocalCNN(blocks, width, seed=s) for s in seeds]
-    one_by_one = median_s(lambda: [train_dsm(teacher, m, L, steps, batch, seed=s, progress=False)
+    cfg = TrainConfig(L, steps, batch)
+    one_by_one = median_s(lambda: [train_dsm(teacher, m, dataclasses.replace(cfg, seed=s), progress=False)
                                    for m, s in zip(alone, seeds)], min_run_time)
-    stacked = median_s(lambda: train_dsm_stacked(teacher, together, L, steps, batch, seeds=seeds, progress=False),
-                       min_run_time)
+    stacked = median_s(lambda: train_dsm_stacked(teacher, together, cfg, seeds=seeds, progress=False), min_run_time)
     return one_by_one / steps, stacked / steps
 
 

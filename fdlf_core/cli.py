@@ -6,50 +6,58 @@ the error); 2 bad input or a failed demo run (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from . import diagnostics, experiments, lattice, paper, teachers
-from .models import LocalCNN
-from .training import save_checkpoint, train_dsm
+from . import diagnostics, experiments, lattice, paper, report, runner, teachers
+from .experiments.fdlf2d import SweepBudget, sweep_run
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = {"fig1": "01_fig1_size_sweep.ipynb", "fig2": "02_fig2_receptive_field.ipynb",
-             "fig4": "04_ising_critical.ipynb"}
 
 
 def _demo(args: argparse.Namespace) -> int:
-    teacher = teachers.make(args.family, seed=args.teacher_seed)
-    model = LocalCNN(blocks=args.blocks, width=args.width, seed=args.seed)
     for L in args.eval_sizes:  # validate everything before spending a minute on training
         lattice.check_L(L, "--eval-sizes")
     if args.save and Path(args.save).is_dir():
         raise ValueError(f"--save must be a file path, not a directory: {args.save}")
+    budget = SweepBudget(steps=args.steps, batch_size=args.batch_size, seeds=(args.seed,), lr=args.lr,
+                         width=args.width, eval_n=args.eval_n, response_n=args.eval_n)
+    spec = sweep_run(args.family, args.blocks, args.L, budget, args.seed, tuple(args.eval_sizes),
+                     tuple(args.eval_sizes), experiment="demo", profile="demo", teacher_seed=args.teacher_seed)
+    teacher = spec.data_source(None, False)
     print(f"fdlf demo: DSM on {args.family} (teacher r={teacher.locality_radius}) at L={args.L}, "
-          f"LocalCNN B={args.blocks} width={args.width} (R_eff={model.receptive_radius}), "
-          f"{args.steps} steps x batch {args.batch_size}, seed {args.seed}")
-    untrained = diagnostics.score_rmse(model, teacher, args.L, n=args.eval_n, seed=args.seed)
-    result = train_dsm(teacher, model, args.L, args.steps, args.batch_size, lr=args.lr, seed=args.seed)
-    trained = diagnostics.score_rmse(model, teacher, args.L, n=args.eval_n, seed=args.seed)
-    print(f"trained in {result.wall_s:.1f} s; score RMSE at L={args.L}: {untrained:.3f} untrained -> {trained:.3f}")
+          f"LocalCNN B={args.blocks} width={args.width} (R_eff={spec.R_eff}), "
+          f"{args.steps} steps x batch {args.batch_size}, seed {args.seed}; evaluated on fresh samples "
+          f"(seed {spec.eval_seed}, disjoint from training)")
+    untrained = diagnostics.score_rmse(spec.build_model(), teacher, args.L, n=args.eval_n, seed=spec.eval_seed)
     if args.save:
-        print(f"checkpoint: {save_checkpoint(args.save, result)}")
+        save = Path(args.save).resolve()
+        save.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=save.parent) as tmp:  # same filesystem: the move is atomic
+            out = runner.execute_run(spec, tmp, progress=True)
+            os.replace(Path(tmp) / f"{spec.train_id}.pt", save)
+    else:
+        out = runner.execute_run(spec, None, progress=True)
+    print(f"trained in {out['rows'][0]['train_wall_s']:.1f} s; untrained score RMSE at L={args.L}: {untrained:.3f}")
+    if args.save:
+        print(f"checkpoint: {save}")
     print(f"\n{'L':>4}  {'score RMSE (Eq.16)':>18}  {'near resp. err':>14}  {'far resp. err':>13}  {'eval s':>6}")
-    for L in args.eval_sizes:
-        start = time.perf_counter()
-        rmse = diagnostics.score_rmse(model, teacher, L, n=args.eval_n, seed=args.seed)
-        resp = diagnostics.response_errors(model, teacher, L, n=args.eval_n, seed=args.seed)
-        print(f"{L:>4}  {rmse:>18.3f}  {resp['near']:>14.3f}  {resp['far']:>13.3f}  {time.perf_counter() - start:>6.1f}")
+    for row in out["rows"]:
+        print(f"{row['L']:>4}  {row['score_rmse']:>18.3f}  {row['near']:>14.3f}  {row['far']:>13.3f}  "
+              f"{row['eval_wall_s']:>6.1f}")
     print("\nA local teacher inside the receptive field keeps the RMSE flat in L; try --family complex_long.")
     return 0
 
 
 def _parse_only(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in NOTEBOOKS]
+    unknown = [n for n in names if n not in experiments.EXPERIMENTS]
     if not names or unknown:
-        raise ValueError(f"--only must be a comma-separated subset of {','.join(NOTEBOOKS)}; got {text!r}")
+        raise ValueError(f"--only must be a comma-separated subset of {','.join(experiments.EXPERIMENTS)}; "
+                         f"got {text!r}")
     return list(dict.fromkeys(names))
 
 
@@ -59,19 +67,25 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     for fig in figures:  # bad caches, unwritable --out, missing notebooks: exit 2 before any work
         experiments.check_results(fig, args.profile, out)
-        if not (NOTEBOOK_DIR / NOTEBOOKS[fig]).is_file():
-            raise FileNotFoundError(f"notebook {NOTEBOOK_DIR / NOTEBOOKS[fig]} not found (fdlf reproduce runs "
-                                    f"from a source checkout: pip install -e .)")
-    import papermill  # heavy import, only for this command
+        notebook = NOTEBOOK_DIR / experiments.EXPERIMENTS[fig].notebook
+        if not notebook.is_file():
+            raise FileNotFoundError(f"notebook {notebook} not found (fdlf reproduce runs from a source checkout: "
+                                    f"pip install -e .)")
+    try:
+        import papermill  # heavy, and part of the notebook stack: only for this command
+    except ImportError:
+        raise FileNotFoundError("papermill is not installed (fdlf reproduce executes notebooks): "
+                                "pip install -e '.[notebooks]'") from None
 
     status = {}
     for fig in figures:
-        target = experiments.result_dir(out, fig, args.profile) / NOTEBOOKS[fig]
-        print(f"== {fig} ({args.profile}): executing {NOTEBOOKS[fig]} -> {target}", flush=True)
+        notebook = experiments.EXPERIMENTS[fig].notebook
+        target = experiments.result_dir(out, fig, args.profile) / notebook
+        print(f"== {fig} ({args.profile}): executing {notebook} -> {target}", flush=True)
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(NOTEBOOK_DIR / NOTEBOOKS[fig]), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                str(NOTEBOOK_DIR / notebook), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
                 parameters={"profile": args.profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
                 progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
             summary = experiments.load_results(out, fig, args.profile).summary
@@ -83,6 +97,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             status[fig] = (f"FAILED: {type(exc).__name__}: {exc}", time.perf_counter() - start, None)
         else:
             status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
+    print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
     print(f"{'figure':<7} {'status':<10} {'wall s':>8}  claims  results")
     for fig, (state, wall, passed) in status.items():
         print(f"{fig:<7} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
@@ -99,7 +114,6 @@ def explorer_server(name: str, port: int, lab: bool = False) -> tuple[list[str],
     the offline ``fdlf`` template, or JupyterLab. Uses this interpreter's environment, whether or not its
     ``bin/`` is on PATH."""
     import importlib.util
-    import os
 
     if name not in EXPLORERS:
         raise ValueError(f"explorer must be one of {list(EXPLORERS)}; got {name!r}")
@@ -153,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                                            "results, HTML figures and executed notebooks under --out")
     rep.add_argument("--profile", default="quick", choices=experiments.PROFILES,
                      help="quick: minutes, for CI; paper: the Appendix C budget with 3 seeds")
-    rep.add_argument("--only", default=",".join(NOTEBOOKS), help="comma-separated figures (default: all)")
+    rep.add_argument("--only", default=",".join(experiments.EXPERIMENTS), help="comma-separated figures (default: all)")
     rep.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes)")
     rep.add_argument("--out", default="results", help="results root (default: ./results)")
     rep.set_defaults(func=_reproduce)

@@ -63,8 +63,9 @@ def _as_float(value) -> float:
         return math.inf
 
 
-def check_field(x, name: str = "x", L: int | None = None) -> torch.Tensor:
-    """Check ``x`` is a finite floating ``(n, L, L)`` tensor with ``n >= 1`` and a valid ``L``.
+def check_field(x, name: str = "x", L: int | None = None, checkerboard: bool = True) -> torch.Tensor:
+    """Check ``x`` is a finite floating ``(n, L, L)`` tensor with ``n >= 1`` and a valid ``L``: even and
+    ``>= 4`` for anything with a checkerboard (teachers), any ``L >= 1`` when not ``checkerboard`` (models).
 
     Returns ``x`` unchanged (no copy, no dtype cast: callers cast at their own boundary).
     """
@@ -74,7 +75,8 @@ def check_field(x, name: str = "x", L: int | None = None) -> torch.Tensor:
         raise ValueError(f"{name} must have shape (n, L, L) with a square lattice; got {tuple(x.shape)}")
     if x.shape[0] < 1:
         raise ValueError(f"{name} must hold n >= 1 fields; got shape {tuple(x.shape)}")
-    check_L(x.shape[-1], name=f"{name}.shape[-1] (L)")
+    if checkerboard:
+        check_L(x.shape[-1], name=f"{name}.shape[-1] (L)")
     if L is not None and x.shape[-1] != L:
         raise ValueError(f"{name} must be on an L={L} lattice; got L={x.shape[-1]}")
     if not x.is_floating_point():

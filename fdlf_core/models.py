@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import lattice
+from . import lattice, registry
 from .flows import circular_conv
 
 
@@ -28,7 +28,14 @@ class LocalCNNConfig:
 
     @property
     def receptive_radius(self) -> int:
+        """``R_eff = 1 + 2 B + (1 for a 3x3 output projection)``: ``2 B + 2`` for the paper's models."""
         return 1 + 2 * self.blocks + (self.out_kernel - 1) // 2
+
+    @classmethod
+    def from_radius(cls, R: int, width: int = 32, **kwargs) -> "LocalCNNConfig":
+        """The config whose receptive radius is exactly ``R >= 1`` (odd ``R``: a 1x1 output projection)."""
+        R = lattice.check_int(R, "R", 1)
+        return _check_config(cls(blocks=(R - 1) // 2, width=width, out_kernel=3 if (R - 1) % 2 else 1, **kwargs))
 
 
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
@@ -62,6 +69,7 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32 if param is None else param.dtype
 
 
+@registry.model
 class LocalCNN(nn.Module):
     """Noise-conditioned local CNN score model ``s_theta(x, sigma)``; receptive radius ``R = 2B + 2``.
 
@@ -74,7 +82,7 @@ class LocalCNN(nn.Module):
     O(1) as ``sigma -> 0``, so the clean-score limit that the diagnostics read at ``sigma_min`` is not an
     O(1/sigma) amplification of the network's output error.
 
-    ``forward(x, sigma)``: ``x (n, L, L)`` float (cast to float32), any even ``L >= 4``; ``sigma`` a float
+    ``forward(x, sigma)``: ``x (n, L, L)`` float (cast to float32), any ``L >= 1``; ``sigma`` a float
     or an ``(n,)`` tensor; returns the score ``(n, L, L)`` float32.
     """
 
@@ -95,8 +103,7 @@ class LocalCNN(nn.Module):
     @classmethod
     def from_radius(cls, R: int, width: int = 32, **kwargs) -> "LocalCNN":
         """A model whose receptive radius is exactly ``R >= 1`` (odd ``R`` uses a 1x1 output projection)."""
-        R = lattice.check_int(R, "R", 1)
-        return cls(blocks=(R - 1) // 2, width=width, out_kernel=3 if (R - 1) % 2 else 1, **kwargs)
+        return cls.from_config(LocalCNNConfig.from_radius(R, width, **kwargs))
 
     @classmethod
     def from_config(cls, config: LocalCNNConfig | dict) -> "LocalCNN":
@@ -111,7 +118,7 @@ class LocalCNN(nn.Module):
         return circular_conv(h, conv.weight, conv.bias)
 
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        x = lattice.check_field(x)
+        x = lattice.check_field(x, checkerboard=False)
         dtype = self.conv_in.weight.dtype
         sig = check_sigma(sigma, x.shape[0]).to(device=x.device, dtype=dtype)
         return self.score(x.to(dtype), sig)

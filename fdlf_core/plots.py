@@ -203,19 +203,22 @@ def ising_correlation_length(summary: list[dict], title: str = "Correlation leng
     return fig
 
 
-def save_html(figures: dict[str, go.Figure], directory: str | os.PathLike) -> list[Path]:
-    """Write each figure to ``directory/<name>.html`` atomically; plotly.js is written once beside them.
+def save_html(figures: dict[str, go.Figure], directory: str | os.PathLike,
+              js_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Write each figure to ``directory/<name>.html`` atomically, loading plotly.js from ``js_dir``.
 
-    The pages load ``plotly.min.js`` from their own directory, so they work offline without embedding
-    3.5 MB of JavaScript in every file.
+    ``plotly.min.js`` is written once into ``js_dir`` (default: ``directory``; ``fdlf reproduce`` passes the
+    results root, so all result pages share one copy) and each page refers to it by a relative path, so
+    the pages work offline without embedding 3.5 MB of JavaScript in every file.
     """
     directory = Path(directory)
-    js = directory / "plotly.min.js"
+    js = Path(js_dir if js_dir is not None else directory) / "plotly.min.js"
     source = get_plotlyjs()
     if not js.exists() or js.read_text() != source:
         atomic_write(js, lambda f: f.write(source), binary=False)
+    src = Path(os.path.relpath(js.resolve(), directory.resolve())).as_posix()
     paths = []
     for name, fig in figures.items():
-        html = fig.to_html(include_plotlyjs="directory", full_html=True)
+        html = fig.to_html(include_plotlyjs=src, full_html=True)
         paths.append(atomic_write(directory / f"{name}.html", lambda f: f.write(html), binary=False))
     return paths

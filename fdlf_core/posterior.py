@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from . import lattice
+from . import lattice, tweedie
 from .stats import Estimate, binned_mean
 
 
@@ -101,10 +101,8 @@ def smoothed_response(log_prob: Callable[[torch.Tensor], torch.Tensor],
     m = mean.mean(0)
     # centred with the overall means: Cov_t(j) = <x_s x_j>_t - m_s m_j; their time average is the estimate
     cov = binned_mean(prod - m[site] * m)
-    scale = sigma ** -4
-    value = scale * cov.value
-    value[site] -= sigma ** -2
+    value = tweedie.response(cov.value, sigma, self_index=site)
     diagnostics = {"acceptance": accepted / (config.n_steps * config.n_chains), "step": step,
                    "n_chains": config.n_chains, "n_steps": config.n_steps, "burn_in": config.burn_in}
-    return Estimate(value, scale * cov.stderr, f"MALA, {config.n_chains} chains x {config.n_steps} steps",
+    return Estimate(value, cov.stderr / sigma ** 4, f"MALA, {config.n_chains} chains x {config.n_steps} steps",
                     cov.tau_int), diagnostics

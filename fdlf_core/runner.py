@@ -8,11 +8,10 @@ lets it evaluate itself, and keeps, atomically after every finished run::
     <out>/<experiment>/<profile>/manifest.json  configs, seeds, provenance, per-run wall time and status
     <out>/<experiment>/<profile>/checkpoints/   <train_id>.pt, and the data caches a run asks for
 
-A run spec is a frozen dataclass with ``run_id`` (hash of everything that determines its numbers),
-``train_id`` (hash of what determines the trained model), dicts ``teacher`` (the data source's config),
-``model`` (``LocalCNNConfig``) and ``train`` (``TrainConfig``), and the methods ``data_source(cache_dir,
-progress)``, ``evaluate(data, result) -> rows``, ``describe() -> dict`` (its manifest entry) and
-``label``. An experiment has ``name``, ``profiles``, ``summarize(rows)`` and ``summary_columns``.
+A run spec is an ``experiments.base.RunSpec``: ``run_id``, ``train_id``, the configs ``teacher`` / ``model``
+/ ``train``, and ``build_model()``, ``data_source(cache_dir, progress)``, ``evaluate(data, result) -> rows``,
+``describe()`` and ``label``. An experiment (``experiments.base.Experiment``) has ``name``, ``profiles``,
+``summarize(rows)`` and ``summary_schema``. This module imports no experiment.
 """
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ import dataclasses
 import fcntl
 import io
 import json
-import math
 import multiprocessing
 import os
 import time
@@ -36,43 +34,18 @@ from tqdm.auto import tqdm
 
 from . import lattice
 from .atomic import atomic_write
-from .models import LocalCNN
-from .provenance import config_hash, provenance
-from .training import load_checkpoint, save_checkpoint, train_dsm
+from .provenance import provenance
+from .training import TrainResult, load_checkpoint, save_checkpoint, train_dsm
 
 RESULTS_FORMAT = "fdlf.results/1"
 
 
-def sem(values: list[float]) -> float:
-    """Standard error of the mean: sample std (ddof 1) / sqrt(n); NaN for fewer than two values."""
-    if len(values) < 2:
-        return math.nan
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
-
-
 # ------------------------------------------------------------------------------------------------ runs
 
-class RunIds:
-    """``run_id`` and ``train_id`` of a frozen-dataclass run spec (mixed in; adds no fields)."""
-
-    @property
-    def run_id(self) -> str:
-        """Hash of what determines the numbers (not the experiment/profile labels): keys result rows."""
-        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("experiment", "profile")}
-        return config_hash(content)
-
-    @property
-    def train_id(self) -> str:
-        """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
-        evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
-
-
-def load_cached(spec, checkpoint: Path):
+def load_cached(spec, checkpoint: Path) -> TrainResult:
     """The cached checkpoint of ``spec``; ``ValueError`` if it is damaged or holds another run's model."""
     result = load_checkpoint(checkpoint)
-    stored = {"teacher": dataclasses.asdict(result.teacher_config), "model": dataclasses.asdict(result.model.config),
+    stored = {"teacher": dataclasses.asdict(result.data_config), "model": dataclasses.asdict(result.model.config),
               "train": dataclasses.asdict(result.config)}
     if stored != {"teacher": spec.teacher, "model": spec.model, "train": spec.train}:
         raise ValueError(f"{checkpoint} holds a different run's model (its configs do not match run "
@@ -80,24 +53,31 @@ def load_cached(spec, checkpoint: Path):
     return result
 
 
-def execute_run(spec, checkpoint_dir: str | os.PathLike, progress: bool = False) -> dict:
+def train_or_load(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False):
+    """The data source and trained model of ``spec``: ``(data, TrainResult, cached)``.
+
+    With a ``checkpoint_dir`` the model is loaded from ``<checkpoint_dir>/<train_id>.pt`` if there (checked
+    to be this run's), else trained and saved there atomically; with None it is trained and not saved.
+    """
+    checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.train_id}.pt"
+    data = spec.data_source(None if checkpoint is None else checkpoint.parent, progress)
+    if checkpoint is not None and checkpoint.exists():
+        return data, load_cached(spec, checkpoint), True
+    result = train_dsm(data, spec.build_model(), spec.train_config(), progress=progress)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, result)
+    return data, result, False
+
+
+def execute_run(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False) -> dict:
     """Train (or load the cached model of) one run and evaluate it: ``{"run_id", "rows", "wall_s", "cached"}``.
 
-    Top-level and pickleable so process pools can call it. Every row gets the run's identity, configs
-    and wall times on top of what ``spec.evaluate`` measured.
+    The one path from a run spec to numbers: the reproduction, ``fdlf demo`` and the explorers' "train
+    now" all call it. Top-level and pickleable so process pools can call it. Every row gets the run's
+    identity, configs and wall times on top of what ``spec.evaluate`` measured.
     """
     start = time.perf_counter()
-    checkpoint_dir = Path(checkpoint_dir)
-    checkpoint = checkpoint_dir / f"{spec.train_id}.pt"
-    data = spec.data_source(checkpoint_dir, progress)
-    cached = checkpoint.exists()
-    if cached:
-        result = load_cached(spec, checkpoint)
-    else:
-        t = spec.train
-        result = train_dsm(data, LocalCNN.from_config(spec.model), t["L"], t["steps"], t["batch_size"], lr=t["lr"],
-                           sigma_min=t["sigma_min"], sigma_max=t["sigma_max"], seed=t["seed"], progress=progress)
-        save_checkpoint(checkpoint, result)
+    data, result, cached = train_or_load(spec, checkpoint_dir, progress)
     common = {"run_id": spec.run_id, "experiment": spec.experiment, "profile": spec.profile, "family": spec.family,
               "seed": spec.seed, "final_loss": float(sum(result.losses[-50:]) / len(result.losses[-50:])),
               "train_wall_s": result.wall_s, "checkpoint_cached": cached, "teacher": spec.teacher,
@@ -186,17 +166,15 @@ def write_csv(path: str | os.PathLike, rows: list[dict], columns: Iterable[str])
     return atomic_write(path, lambda f: f.write(buf.getvalue()), binary=False)
 
 
-def read_csv(path: str | os.PathLike, columns: tuple[str, ...], text: Iterable[str] = (),
-             ints: Iterable[str] = ()) -> list[dict]:
-    """Rows of a CSV written by ``write_csv`` with exactly ``columns``: ``text`` columns kept as strings,
-    ``ints`` parsed as int, the rest as float. ``ValueError`` for a file with other columns."""
+def read_csv(path: str | os.PathLike, schema: dict[str, type]) -> list[dict]:
+    """Rows of a CSV written by ``write_csv`` whose columns are exactly ``schema``'s keys, each parsed with
+    its type (``str``, ``int``, ``float``). ``ValueError`` for a file with other columns."""
     path = Path(path)
-    text, ints = set(text), set(ints)
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != tuple(columns):
-            raise ValueError(f"{path} is not an fdlf summary with columns {columns} (it has {reader.fieldnames})")
-        return [{k: v if k in text else int(v) if k in ints else float(v) for k, v in row.items()} for row in reader]
+        if tuple(reader.fieldnames or ()) != tuple(schema):
+            raise ValueError(f"{path} is not an fdlf summary with columns {tuple(schema)} (it has {reader.fieldnames})")
+        return [{k: schema[k](v) for k, v in row.items()} for row in reader]
 
 
 def _read_manifest(path: Path) -> dict:
@@ -279,83 +257,100 @@ def run_specs(experiment, profile: str, specs: list, current: set[str], director
     """
     todo = pending(specs, directory)
     with exclusive(directory):
-        return _run_locked(experiment, profile, specs, current, todo, directory, jobs, executor, progress, log)
+        session = _Session(experiment, profile, directory, current, log or (lambda msg: None))
+        session.start(specs, todo, jobs, executor)
+        own = executor is None
+        pool = (InlineExecutor() if jobs == 1 else process_pool(jobs)) if own else executor
+        try:
+            session.execute(todo, pool, progress)
+        finally:
+            if own:
+                pool.shutdown(cancel_futures=True)
+        return session.finish(len(specs))
 
 
-def _run_locked(experiment, profile, specs, current, todo, directory, jobs, executor, progress,
-                log) -> ExperimentResult:
-    name = experiment.name
-    runs_path, manifest_path = directory / "runs.jsonl", directory / "manifest.json"
-    rows = read_runs(runs_path)
-    manifest = _read_manifest(manifest_path)
-    own_threads = torch.get_num_threads() if jobs == 1 else threads_per_job(jobs)
-    manifest.update(format=RESULTS_FORMAT, experiment=dataclasses.asdict(experiment), profile=profile,
-                    budget=dataclasses.asdict(experiment.profiles[profile]), provenance=provenance(), jobs=jobs,
-                    executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
-                    worker_threads=None if executor else own_threads)
-    runs = manifest.setdefault("runs", {})
-    for run_id, entry in runs.items():
-        if run_id not in current:
-            entry["status"] = "stale"  # from an older config; its rows stay in runs.jsonl, out of the summary
-    for spec in todo:
-        runs[spec.run_id] = {**spec.describe(), "train_id": spec.train_id, "status": "pending"}
-    manifest["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    _write_json(manifest_path, manifest)
-    say = log or (lambda msg: None)
-    say(f"{name}/{profile}: {len(specs)} runs, {len(specs) - len(todo)} already done, {len(todo)} to run")
+class _Session:
+    """The result files of one ``run_specs`` call, rewritten atomically after every finished run."""
 
-    failures: dict[str, str] = {}
+    def __init__(self, experiment, profile: str, directory: Path, current: set[str], say: Callable[[str], None]):
+        self.experiment, self.profile, self.directory, self.current, self.say = (experiment, profile, directory,
+                                                                                 current, say)
+        self.runs_path, self.manifest_path = directory / "runs.jsonl", directory / "manifest.json"
+        self.rows = read_runs(self.runs_path)
+        self.manifest = _read_manifest(self.manifest_path)
+        self.failures: dict[str, str] = {}
+        self.started = time.perf_counter()
 
-    def collect(fut: cf.Future, spec) -> None:
-        entry = manifest["runs"][spec.run_id]
+    def start(self, specs: list, todo: list, jobs: int, executor: cf.Executor | None) -> None:
+        """Record the session's settings and every pending run in the manifest."""
+        own_threads = torch.get_num_threads() if jobs == 1 else threads_per_job(jobs)
+        self.manifest.update(
+            format=RESULTS_FORMAT, experiment=dataclasses.asdict(self.experiment), profile=self.profile,
+            budget=dataclasses.asdict(self.experiment.profiles[self.profile]), provenance=provenance(), jobs=jobs,
+            executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
+            worker_threads=None if executor else own_threads, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        runs = self.manifest.setdefault("runs", {})
+        for run_id, entry in runs.items():
+            if run_id not in self.current:
+                entry["status"] = "stale"  # from an older config; its rows stay in runs.jsonl, out of the summary
+        for spec in todo:
+            runs[spec.run_id] = {**spec.describe(), "train_id": spec.train_id, "status": "pending"}
+        _write_json(self.manifest_path, self.manifest)
+        self.say(f"{self.experiment.name}/{self.profile}: {len(specs)} runs, {len(specs) - len(todo)} already "
+                 f"done, {len(todo)} to run")
+
+    def execute(self, todo: list, pool: cf.Executor, progress: bool) -> None:
+        """Submit every pending run to ``pool`` and record each as it finishes."""
+        inline = isinstance(pool, InlineExecutor)
+        checkpoints = self.directory / "checkpoints"
+        with tqdm(total=len(todo), desc=f"{self.experiment.name}/{self.profile} runs", disable=not progress) as bar:
+            futures = {}
+            for spec in todo:
+                fut = pool.submit(execute_run, spec, checkpoints, progress and inline)
+                futures[fut] = spec
+                if inline:  # already done: record it now, so a kill loses at most the run in progress
+                    self.record(fut, spec)
+                    bar.update(1)
+            if not inline:
+                for fut in cf.as_completed(futures):
+                    self.record(fut, futures[fut])
+                    bar.update(1)
+
+    def record(self, fut: cf.Future, spec) -> None:
+        """Add a finished run's rows (or its failure) to the result files."""
+        entry = self.manifest["runs"][spec.run_id]
         label = f"run {spec.run_id} ({spec.label})"
         try:
             out = fut.result()
         except Exception as exc:  # one failed run must not take the others down; reported at the end
-            failures[spec.run_id] = f"{type(exc).__name__}: {exc}"
-            entry.update(status="failed", error=failures[spec.run_id])
-            say(f"  {label} FAILED: {failures[spec.run_id]}")
+            self.failures[spec.run_id] = f"{type(exc).__name__}: {exc}"
+            entry.update(status="failed", error=self.failures[spec.run_id])
+            self.say(f"  {label} FAILED: {self.failures[spec.run_id]}")
         else:
-            rows.extend(out["rows"])
-            _write_runs(runs_path, rows)
+            self.rows.extend(out["rows"])
+            _write_runs(self.runs_path, self.rows)
             entry.update(status="done", wall_s=out["wall_s"], cached_checkpoint=out["cached"],
                          train_wall_s=out["rows"][0]["train_wall_s"])
             entry.pop("error", None)
-            say(f"  {label} done in {out['wall_s']:.1f} s")
-        _write_json(manifest_path, manifest)
-        bar.update(1)
+            self.say(f"  {label} done in {out['wall_s']:.1f} s")
+        _write_json(self.manifest_path, self.manifest)
 
-    start = time.perf_counter()
-    own = executor is None
-    pool = (InlineExecutor() if jobs == 1 else process_pool(jobs)) if own else executor
-    inline = isinstance(pool, InlineExecutor)
-    bar = tqdm(total=len(todo), desc=f"{name}/{profile} runs", disable=not progress)
-    try:
-        futures = {}
-        for spec in todo:
-            fut = pool.submit(execute_run, spec, directory / "checkpoints", progress and inline)
-            futures[fut] = spec
-            if inline:  # already done: record it now, so a kill loses at most the run in progress
-                collect(fut, spec)
-        if not inline:
-            for fut in cf.as_completed(futures):
-                collect(fut, futures[fut])
-    finally:
-        bar.close()
-        if own:
-            pool.shutdown(cancel_futures=True)
-    mine = [r for r in rows if r["run_id"] in current]
-    summary = experiment.summarize(mine)
-    write_csv(directory / "summary.csv", summary, experiment.summary_columns)
-    manifest.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), session_wall_s=time.perf_counter() - start,
-                    total_run_wall_s=sum(runs[i].get("wall_s", 0.0) for i in current if i in runs),
-                    rows_from_other_configs=len(rows) - len(mine))
-    _write_json(manifest_path, manifest)
-    result = ExperimentResult(name, profile, mine, summary, directory, failures)
-    if failures:
-        raise ExperimentError(f"{len(failures)} of {len(specs)} runs of {name}/{profile} failed (finished runs "
-                              f"are saved; rerun to resume): " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
-    return result
+    def finish(self, n_specs: int) -> ExperimentResult:
+        """Write the summary and the closing manifest; ``ExperimentError`` if any run failed."""
+        name, runs = self.experiment.name, self.manifest["runs"]
+        mine = [r for r in self.rows if r["run_id"] in self.current]
+        summary = self.experiment.summarize(mine)
+        write_csv(self.directory / "summary.csv", summary, self.experiment.summary_schema)
+        self.manifest.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                             session_wall_s=time.perf_counter() - self.started,
+                             total_run_wall_s=sum(runs[i].get("wall_s", 0.0) for i in self.current if i in runs),
+                             rows_from_other_configs=len(self.rows) - len(mine))
+        _write_json(self.manifest_path, self.manifest)
+        if self.failures:
+            raise ExperimentError(f"{len(self.failures)} of {n_specs} runs of {name}/{self.profile} failed (finished "
+                                  f"runs are saved; rerun to resume): "
+                                  + "; ".join(f"{k}: {v}" for k, v in self.failures.items()))
+        return ExperimentResult(name, self.profile, mine, summary, self.directory, {})
 
 
 def load_rows(experiment, directory: Path, current: set[str], profile: str) -> ExperimentResult:

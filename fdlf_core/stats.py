@@ -1,5 +1,5 @@
-"""Markov-chain statistics shared by the samplers (Ising Wolff/heat bath, MALA): an estimate with its error
-bar, and the blocking error bar of a correlated series."""
+"""Statistics shared across fdlf: an estimate with its error bar, the blocking error bar of a correlated
+series (Ising Wolff/heat bath, MALA), and the mean and s.e.m. over independent runs (result summaries)."""
 from __future__ import annotations
 
 import math
@@ -46,3 +46,16 @@ def binned_mean(series: torch.Tensor, min_blocks: int = 16) -> Estimate:
     scalar = x.dim() == 1
     return Estimate(float(x.mean()) if scalar else x.mean(0), float(best) if scalar else best,
                     f"blocking mean of {x.shape[0]} samples", float(tau) if scalar else tau)
+
+
+def sem(values: list[float]) -> float:
+    """Standard error of the mean of independent values: sample std (ddof 1) / sqrt(n); NaN for n < 2."""
+    if len(values) < 2:
+        return math.nan
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1) / len(values))
+
+
+def mean(values: list[float]) -> float:
+    """Arithmetic mean; NaN for no values (a metric not measured in any run of a group)."""
+    return sum(values) / len(values) if values else math.nan

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import lattice
+from . import lattice, registry
 from .flows import AdditiveSmoother, AffineCoupling, Composite, MeanStress
 
 
+@registry.data_config
 @dataclass(frozen=True)
 class TeacherConfig:
     """Everything that defines a teacher; round-trips through JSON (``to_json`` / ``from_json``)."""

@@ -1,13 +1,15 @@
-"""Denoising score matching (paper Eq. 3) on fresh teacher samples, and checkpoints.
+"""Denoising score matching (paper Eq. 3) on fresh samples of any data source, and checkpoints.
 
-The data source ("teacher") is an FDLF ``Teacher`` (exact samples at any ``L``) or an ``IsingData`` pool
-(Wolff samples at one ``L``, under random lattice symmetries); checkpoints record which, with its config.
+A data source is anything that satisfies ``DataSource``: ``sample(n, L, generator) -> (n, L, L)`` and a
+``config`` dataclass registered with ``registry.data_config`` (an FDLF ``Teacher``, an Ising pool, a
+user's own). Training never imports a particular one; checkpoints name the config's class and
+``load_checkpoint`` resolves it through ``registry``.
 
 Training draws ``sigma`` log-uniformly on ``[sigma_min, sigma_max]`` and uses the usual ``sigma^2``
 weighting, so the per-sample loss is ``mean_i (sigma s_theta(x0 + sigma eps, sigma)_i + eps_i)^2``
-(a per-site mean, so its scale does not depend on ``L``). All randomness (teacher samples, sigma, eps)
-comes from one ``torch.Generator`` seeded with ``seed``; the model's initialisation comes from its own
-config seed. Same seeds, same numbers on CPU.
+(a per-site mean, so its scale does not depend on ``L``). All randomness (data samples, sigma, eps)
+comes from one ``torch.Generator`` seeded with ``TrainConfig.seed``; the model's initialisation comes
+from its own config seed. Same seeds, same numbers on CPU.
 """
 from __future__ import annotations
 
@@ -18,35 +20,49 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import lattice
+from . import lattice, registry
 from .atomic import atomic_write, read_tagged
-from .models import LocalCNN, LocalCNNConfig, check_sigma, model_dtype
+from .models import LocalCNN, check_sigma, model_dtype
 from .provenance import provenance
-from .ising.pool import IsingData, IsingPoolConfig
-from .teachers import Teacher, TeacherConfig
 
 CHECKPOINT_FORMAT = "fdlf.checkpoint/1"
-# what DSM trains on: anything with ``sample(n, L, generator) -> (n, L, L)`` and a dataclass ``config``
-DATA_SOURCES = (Teacher, IsingData)
-_DATA_CONFIGS = {cls.__name__: cls for cls in (TeacherConfig, IsingPoolConfig)}
+
+
+@runtime_checkable
+class DataSource(Protocol):
+    """What DSM trains on: ``sample(n, L, generator)`` -> ``(n, L, L)`` float64 clean fields, and the
+    ``config`` dataclass (registered with ``registry.data_config``) that rebuilds the source."""
+
+    config: object
+
+    def sample(self, n: int, L: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """DSM training settings (paper Appendix C, Table 2 defaults)."""
+    """DSM training settings (paper Appendix C, Table 2 defaults); validated on construction."""
 
     L: int                    # training lattice size
     steps: int                # optimiser steps, one fresh batch each
-    batch_size: int           # teacher samples per step
+    batch_size: int           # data samples per step
     lr: float = 5e-4          # Adam learning rate
     sigma_min: float = 0.005  # smallest training noise (also the diagnostics' evaluation noise)
     sigma_max: float = 1.0    # largest training noise
     seed: int = 0             # data, noise and sigma draws
+
+    def __post_init__(self):
+        lattice.check_L(self.L)
+        lattice.check_int(self.steps, "steps", 1)
+        lattice.check_int(self.batch_size, "batch_size", 1)
+        lattice.check_positive(self.lr, "lr")
+        _check_sigma_range(self.sigma_min, self.sigma_max)
+        lattice.check_int(self.seed, "seed", 0)
 
 
 @dataclass
@@ -56,25 +72,30 @@ class TrainResult:
     model: nn.Module
     losses: list[float]
     config: TrainConfig
-    teacher_config: TeacherConfig | IsingPoolConfig  # the config of the data source trained on
+    data_config: object       # the config of the data source trained on
     wall_s: float
     meta: dict = field(default_factory=dict)
 
 
-def _check_train_config(cfg: TrainConfig) -> TrainConfig:
-    lattice.check_L(cfg.L)
-    lattice.check_int(cfg.steps, "steps", 1)
-    lattice.check_int(cfg.batch_size, "batch_size", 1)
-    lattice.check_positive(cfg.lr, "lr")
-    _check_sigma_range(cfg.sigma_min, cfg.sigma_max)
-    lattice.check_int(cfg.seed, "seed", 0)
+def check_data_source(data) -> DataSource:
+    """``data`` if it is a ``DataSource`` with a registered config, else ``TypeError`` saying what is missing."""
+    if not isinstance(data, DataSource) or not dataclasses.is_dataclass(getattr(data, "config", None)):
+        raise TypeError(f"data must be a data source with sample(n, L, generator) and a dataclass config "
+                        f"(e.g. fdlf_core.teachers.Teacher); got {type(data).__name__}")
+    registry.name_of(data.config)
+    return data
+
+
+def _check_train_config(cfg) -> TrainConfig:
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a fdlf_core.training.TrainConfig; got {type(cfg).__name__}")
     return cfg
 
 
-def _check_teacher(teacher) -> None:
-    if not isinstance(teacher, DATA_SOURCES):
-        raise TypeError(f"teacher must be a fdlf_core.teachers.Teacher or a fdlf_core.ising.IsingData; "
-                        f"got {type(teacher).__name__}")
+def _check_model(model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
+    return model
 
 
 def _check_sigma_range(sigma_min, sigma_max) -> None:
@@ -105,45 +126,42 @@ def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Te
     return ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
 
 
-def _draw_batch(teacher: Teacher | IsingData, L: int, batch_size: int, sigma_min: float, sigma_max: float,
-                gen: torch.Generator, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One step's data, in this order from ``gen``: teacher samples ``x0``, noise levels, noise ``eps``."""
-    x0 = teacher.sample(batch_size, L, generator=gen).to(dtype)
-    sigma = sample_sigma(batch_size, sigma_min, sigma_max, gen)
+def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator,
+                dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step's data, in this order from ``gen``: clean samples ``x0``, noise levels, noise ``eps``."""
+    x0 = data.sample(cfg.batch_size, cfg.L, generator=gen).to(dtype)
+    sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen)
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
     return x0, sigma, eps
 
 
-def train_dsm(teacher: Teacher | IsingData, model: nn.Module, L: int, steps: int, batch_size: int,
-              lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0, seed: int = 0,
-              progress: bool = True) -> TrainResult:
-    """Train ``model`` (any ``nn.Module`` with ``forward(x, sigma)``) in place by DSM on ``teacher`` at ``L``.
+def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train ``model`` (any ``nn.Module`` with ``forward(x, sigma)``) in place by DSM on ``data`` at ``cfg.L``.
 
-    Each step draws ``batch_size`` fresh teacher samples; Adam with learning rate ``lr``. Returns the
+    Each step draws ``cfg.batch_size`` fresh samples; Adam with learning rate ``cfg.lr``. Returns the
     model, the per-step losses and the configs; a tqdm bar shows progress when ``progress``.
     """
-    _check_teacher(teacher)
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
-    cfg = _check_train_config(TrainConfig(L, steps, batch_size, lr, sigma_min, sigma_max, seed))
-    gen = torch.Generator().manual_seed(seed)
+    check_data_source(data)
+    _check_model(model)
+    cfg = _check_train_config(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
     dtype = model_dtype(model)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     losses = []
     model.train()
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"DSM L={L}", disable=not progress, leave=False)
+    bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L}", disable=not progress, leave=False)
     for _ in bar:
-        loss = dsm_loss(model, *_draw_batch(teacher, L, batch_size, sigma_min, sigma_max, gen, dtype)).mean()
+        loss = dsm_loss(model, *_draw_batch(data, cfg, gen, dtype)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
-            raise FloatingPointError(f"DSM loss became {losses[-1]} at step {len(losses)}; lower lr (now {lr})")
+            raise FloatingPointError(f"DSM loss became {losses[-1]} at step {len(losses)}; lower lr (now {cfg.lr})")
         bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     model.eval()
-    return TrainResult(model, losses, cfg, teacher.config, time.perf_counter() - start)
+    return TrainResult(model, losses, cfg, data.config, time.perf_counter() - start)
 
 
 class _Scorer(nn.Module):
@@ -157,10 +175,9 @@ class _Scorer(nn.Module):
         return self.model.score(x, sig)
 
 
-def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], L: int, steps: int,
-                      batch_size: int, seeds: Sequence[int], lr: float = 5e-4, sigma_min: float = 0.005, sigma_max: float = 1.0,
+def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainConfig, seeds: Sequence[int],
                       progress: bool = True) -> list[TrainResult]:
-    """Train same-architecture ``LocalCNN`` s together, ``models[k]`` on the data stream of ``seeds[k]``.
+    """Train same-architecture ``LocalCNN`` s together, ``models[k]`` under ``cfg`` with seed ``seeds[k]``.
 
     The computation of ``train_dsm`` on each model in turn (the losses are independent and Adam is
     elementwise, so one optimiser over the stacked weights is ``k`` separate ones), done as one
@@ -169,7 +186,8 @@ def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], 
     measures it). Results agree with ``train_dsm`` to float rounding, not bit for bit. Trains in place;
     returns one ``TrainResult`` per model, each with ``wall_s`` = the shared wall time / ``len(models)``.
     """
-    _check_teacher(teacher)
+    check_data_source(data)
+    cfg = _check_train_config(cfg)
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, LocalCNN) for m in models):
         raise TypeError(f"models must be a non-empty list of LocalCNN; got {models!r:.80}")
     arch = {dataclasses.replace(m.config, seed=0) for m in models}
@@ -177,8 +195,8 @@ def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], 
         raise ValueError(f"models must share one architecture and dtype (they may differ in seed); got {arch}")
     if not isinstance(seeds, (list, tuple)) or len(seeds) != len(models):
         raise ValueError(f"seeds must be a list with one seed per model ({len(models)}); got {seeds!r}")
-    configs = [_check_train_config(TrainConfig(L, steps, batch_size, lr, sigma_min, sigma_max, s)) for s in seeds]
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    configs = [dataclasses.replace(cfg, seed=s) for s in seeds]
+    gens = [torch.Generator().manual_seed(c.seed) for c in configs]
     dtype = model_dtype(models[0])
     stacked, _ = torch.func.stack_module_state(models)  # name -> (k, ...) leaf tensors
     params = {f"model.{name}": p for name, p in stacked.items()}
@@ -188,12 +206,12 @@ def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], 
         return _dsm_residual(lambda x, sig: torch.func.functional_call(scorer, p, (x, sig)), x0, sigma, eps).mean()
 
     losses_of = torch.func.vmap(model_loss)
-    opt = torch.optim.Adam(params.values(), lr=lr)
+    opt = torch.optim.Adam(params.values(), lr=cfg.lr)
     losses: list[list[float]] = [[] for _ in models]
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"DSM L={L} x{len(models)} stacked", disable=not progress, leave=False)
+    bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L} x{len(models)} stacked", disable=not progress, leave=False)
     for _ in bar:
-        batches = [_draw_batch(teacher, L, batch_size, sigma_min, sigma_max, g, dtype) for g in gens]
+        batches = [_draw_batch(data, c, g, dtype) for c, g in zip(configs, gens)]
         x0, sigma, eps = (torch.stack(parts) for parts in zip(*batches))
         per_model = losses_of(params, x0, sigma.to(dtype), eps)  # (k,)
         opt.zero_grad(set_to_none=True)
@@ -203,7 +221,7 @@ def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], 
             losses[k].append(value)
             if not math.isfinite(value):
                 raise FloatingPointError(f"DSM loss of model {k} (seed {seeds[k]}) became {value} at step "
-                                         f"{len(losses[k])}; lower lr (now {lr})")
+                                         f"{len(losses[k])}; lower lr (now {cfg.lr})")
         bar.set_postfix(loss=f"{sum(per_model.tolist()) / len(models):.4f}", refresh=False)
     wall_s = (time.perf_counter() - start) / len(models)
     with torch.no_grad():
@@ -211,26 +229,28 @@ def train_dsm_stacked(teacher: Teacher | IsingData, models: Sequence[LocalCNN], 
             for name, param in model.named_parameters():
                 param.copy_(params[f"model.{name}"][k])
             model.eval()
-    return [TrainResult(m, ls, cfg, teacher.config, wall_s, meta={"stacked_models": len(models)})
-            for m, ls, cfg in zip(models, losses, configs)]
+    return [TrainResult(m, ls, c, data.config, wall_s, meta={"stacked_models": len(models)})
+            for m, ls, c in zip(models, losses, configs)]
 
 
 def save_checkpoint(path: str | Path, result: TrainResult) -> Path:
-    """Write ``result`` atomically: weights, model/train/teacher configs, losses and provenance.
+    """Write ``result`` atomically: weights, model/train/data configs (with their registered class names),
+    losses and provenance.
 
     Only tensors and JSON-like values are stored, so ``load_checkpoint`` can use ``weights_only=True``.
     """
-    model = result.model
-    if not isinstance(model, LocalCNN):
-        raise TypeError(f"save_checkpoint stores LocalCNN models; got {type(model).__name__}")
+    model_class = registry.name_of(result.model)
+    data_class = registry.name_of(result.data_config)
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "model_class": "LocalCNN",
-        "model_config": dataclasses.asdict(model.config),
-        "state_dict": model.state_dict(),
+        "model_class": model_class["name"],
+        "model_module": model_class["module"],
+        "model_config": dataclasses.asdict(result.model.config),
+        "state_dict": result.model.state_dict(),
         "train_config": dataclasses.asdict(result.config),
-        "teacher_config": dataclasses.asdict(result.teacher_config),
-        "teacher_class": type(result.teacher_config).__name__,
+        "teacher_config": dataclasses.asdict(result.data_config),  # key kept from before other data sources
+        "teacher_class": data_class["name"],
+        "teacher_module": data_class["module"],
         "losses": [float(v) for v in result.losses],
         "wall_s": float(result.wall_s),
         "provenance": provenance(),
@@ -239,17 +259,22 @@ def save_checkpoint(path: str | Path, result: TrainResult) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> TrainResult:
-    """Load a checkpoint written by ``save_checkpoint`` (``weights_only=True``; foreign files rejected)."""
+    """Load a checkpoint written by ``save_checkpoint`` (``weights_only=True``; foreign files rejected).
+
+    The model and data-config classes are found by name through ``registry``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     payload = read_tagged(path, CHECKPOINT_FORMAT, "checkpoint")
     try:
-        model = LocalCNN.from_config(LocalCNNConfig(**payload["model_config"]))
+        model_cls = registry.resolve("model", payload["model_class"], payload.get("model_module"))
+        data_cls = registry.resolve("data_config", payload.get("teacher_class", "TeacherConfig"),  # absent: before Ising
+                                    payload.get("teacher_module"))
+        model = model_cls.from_config(payload["model_config"])
         model.load_state_dict(payload["state_dict"])
-        data_config = _DATA_CONFIGS[payload.get("teacher_class", "TeacherConfig")]  # absent: written before Ising
         result = TrainResult(model, payload["losses"], TrainConfig(**payload["train_config"]),
-                             data_config(**payload["teacher_config"]), payload["wall_s"],
+                             data_cls(**payload["teacher_config"]), payload["wall_s"],
                              meta={"provenance": payload["provenance"], "path": str(path)})
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # right format tag, damaged content
         raise ValueError(f"{path} is a damaged fdlf checkpoint ({type(exc).__name__}: {exc})") from None

@@ -1,43 +1,45 @@
 """Extrapolation explorer: score RMSE vs L and response error vs distance, from the reproduction's results."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import ipywidgets as w
 import plotly.graph_objects as go
 import torch
 
-from fdlf_core import diagnostics, experiments, teachers
-from fdlf_core.models import LocalCNN
-from fdlf_core.training import train_dsm
+from fdlf_core import diagnostics, experiments, runner, teachers
+from fdlf_core.experiments.fdlf2d import sweep_run
 
 from .base import Explorer
 from .views import HEIGHT, WIDTH, radius_line
 
-RESULTS = Path(experiments.__file__).resolve().parent.parent / "results"
-FIGURES = ("fig1", "fig2")              # the 2D size and receptive-field sweeps
-NOW_SIZES = (16, 32, 64)                # where a model trained now is evaluated
-NOW_RESPONSE_L = 32
+FIGURES = ("fig2", "fig1")              # the 2D receptive-field and size sweeps, in the order "train now" prefers
+# models trained by the button are cached here (reused on the next click with the same settings)
+CHECKPOINTS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fdlf" / "checkpoints"
 
 
 class ExtrapolationExplorer(Explorer):
     """``family``, ``R_eff`` and ``profile``: the score RMSE (Eq. 16) against the evaluation size and the
     near/far response errors (Eq. 17) of every cached reproduction run with that family and radius
-    (instant: read from ``results/<fig>/<profile>/``). The button trains this combination now (the
-    fig. 2 quick budget at L=16, a progress bar) and adds its RMSE at L = 16, 32, 64 and its response
-    error at every distance (``diagnostics.response_profile``)."""
+    (instant: read from ``results/<fig>/<profile>/``). The button trains this combination now, as the
+    quick profile of the figure it belongs to would (Fig. 2's if it is in both or neither: its training
+    size, budget and evaluation sizes, seed 0, through ``runner.execute_run``), and adds its RMSE at the
+    figure's evaluation sizes and its response error at every distance (``diagnostics.response_profile``)
+    on fresh evaluation samples."""
 
     title = "Size extrapolation: score RMSE vs L and response error vs distance (cached runs, or train now)"
 
-    def __init__(self, results: str | Path = RESULTS, **settings):
-        self.results = Path(results)
+    def __init__(self, results: str | Path = experiments.RESULTS_DIR, checkpoints: str | Path = CHECKPOINTS,
+                 **settings):
+        self.results, self.checkpoints = Path(results), Path(checkpoints)
         self._now: dict[tuple[str, int], dict] = {}
         super().__init__(**settings)
         self.add_action("train this one now (quick budget)", self.train_now)
 
     def _controls(self, family: str = "medium_range", R_eff: int = 4, profile: str = "paper"):
         style = {"description_width": "initial"}
-        radii = sorted({2 * b + 2 for name in FIGURES for b in experiments.EXPERIMENTS[name].blocks})
+        radii = sorted({R for name in FIGURES for R in experiments.EXPERIMENTS[name].radii})
         return {"family": w.Dropdown(value=family, options=sorted(teachers.FAMILIES), description="family",
                                      style=style),
                 "R_eff": w.Dropdown(value=R_eff, options=radii, description="R_eff", style=style),
@@ -59,7 +61,7 @@ class ExtrapolationExplorer(Explorer):
         found = {}
         for name in FIGURES:
             exp = experiments.EXPERIMENTS[name]
-            if family not in exp.families or (R_eff - 2) // 2 not in exp.blocks:
+            if family not in exp.families or R_eff not in exp.radii:
                 continue
             try:
                 summary = experiments.load_results(self.results, name, profile).summary
@@ -81,14 +83,17 @@ class ExtrapolationExplorer(Explorer):
                              mode="lines+markers")
             banded = [r for r in rows if r["far_mean"] == r["far_mean"]]  # NaN off the response sizes
             for r in banded:
-                resp.add_scatter(x=[1.5, 3 + (r["L"] // 2 - 3) / 2], y=[r["near_mean"], r["far_mean"]],
+                (near_lo, near_hi), far_lo = diagnostics.NEAR_BAND, diagnostics.FAR_BAND[0]
+                resp.add_scatter(x=[(near_lo + near_hi) / 2, (far_lo + r["L"] // 2) / 2],  # band centres
+                                 y=[r["near_mean"], r["far_mean"]],
                                  error_y=dict(type="data", array=[_num(r["near_sem"]), _num(r["far_sem"])]),
-                                 mode="markers", name=f"{label}, L={r['L']}: near (d 1-2) / far (d >= 3)")
+                                 mode="markers", name=f"{label}, L={r['L']}: near (d {near_lo}-{near_hi}) / "
+                                                      f"far (d >= {far_lo})")
         if now:
-            rmse.add_scatter(x=list(NOW_SIZES), y=now["rmse"], name="trained now", mode="lines+markers",
+            rmse.add_scatter(x=now["sizes"], y=now["rmse"], name="trained now", mode="lines+markers",
                              line=dict(dash="dash", color="black"))
             resp.add_scatter(x=now["distance"], y=now["relative_error"], mode="lines+markers",
-                             name=f"trained now, L={NOW_RESPONSE_L}", line=dict(dash="dash", color="black"))
+                             name=f"trained now, L={now['response_L']}", line=dict(dash="dash", color="black"))
         resp.layout.shapes = [radius_line(R_eff)]
         rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
         resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
@@ -97,26 +102,38 @@ class ExtrapolationExplorer(Explorer):
                     f"`fdlf reproduce --profile {profile}` or press the button")
         return f"{family}, R_eff={R_eff}: " + (", ".join(cached) or "no cached runs") + ("; trained now" if now else "")
 
+    def now_run(self, family: str, R_eff: int):
+        """The run "train now" executes: the quick-profile run (seed 0) of the figure this family and
+        radius belong to (else of the first figure with this radius); its response profile is measured at
+        the figure's largest evaluation size."""
+        figures = [experiments.EXPERIMENTS[name] for name in FIGURES]
+        with_radius = [exp for exp in figures if R_eff in exp.radii]
+        exp = next((e for e in with_radius if family in e.families), with_radius[0])
+        return sweep_run(family, exp.blocks[exp.radii.index(R_eff)], exp.train_L, exp.profiles["quick"], 0,
+                         exp.eval_sizes, experiment=f"{exp.name}-explore", profile="quick",
+                         teacher_seed=exp.teacher_seed)
+
     def train_now(self) -> None:
-        """Train this family and radius with the fig. 2 quick budget at L=16, evaluate, cache, redraw."""
+        """Train (or load from ``checkpoints``) this family and radius, evaluate, cache, redraw."""
         p = self.params()
-        budget = experiments.EXPERIMENTS["fig2"].profiles["quick"]
-        teacher = teachers.make(p["family"], seed=0)
-        model = LocalCNN.from_radius(p["R_eff"], budget.width, seed=0)
+        spec = self.now_run(p["family"], p["R_eff"])
 
         def train_and_evaluate():
-            train_dsm(teacher, model, 16, budget.steps, budget.batch_size, lr=budget.lr,
-                      sigma_min=budget.sigma_min, sigma_max=budget.sigma_max, seed=0)
-            return ([diagnostics.score_rmse(model, teacher, L, n=budget.eval_n, seed=1) for L in NOW_SIZES],
-                    diagnostics.response_profile(model, teacher, NOW_RESPONSE_L, n=budget.response_n, seed=1))
+            out = runner.execute_run(spec, self.checkpoints, progress=True)
+            model = runner.load_cached(spec, self.checkpoints / f"{spec.train_id}.pt").model
+            teacher = spec.data_source(None, False)
+            profile = diagnostics.response_profile(model, teacher, max(spec.eval_sizes), n=spec.response_n,
+                                                   seed=spec.eval_seed)
+            return out["rows"], profile
 
         result = self.with_progress("could not train", train_and_evaluate)
         if result is None:
             return
-        rmse, prof = result
+        rows, prof = result
         finite = torch.isfinite(prof["relative_error"])
         self._now[(p["family"], p["R_eff"])] = {
-            "rmse": rmse, "distance": prof["distance"][finite].tolist(),
+            "sizes": [r["L"] for r in rows], "rmse": [r["score_rmse"] for r in rows],
+            "response_L": max(spec.eval_sizes), "distance": prof["distance"][finite].tolist(),
             "relative_error": prof["relative_error"][finite].tolist()}
         self.refresh()
 

@@ -7,7 +7,7 @@ import ipywidgets as w
 import plotly.graph_objects as go
 import torch
 
-from fdlf_core import ising, stats
+from fdlf_core import ising, stats, tweedie
 
 from .base import Explorer
 from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square
@@ -83,24 +83,26 @@ class IsingExplorer(Explorer):
         beta = beta_ratio * ising.BETA_C
         corr = _exact_map(L, beta)
         inf = _infinite(beta)
-        scale = sigma ** -4
+        # Eq. 22 at off-site displacements (r >= 1): sigma^-4 <x_0 x_r>
+        resp_L, resp_inf = tweedie.response(corr, sigma), tweedie.response(inf, sigma)
         r_L = list(range(1, L // 2 + 1))
         r_inf = list(range(1, INFINITE_RANGE + 1))
         fig = self.figures["profile"]
-        fig.data[0].update(x=r_L, y=[scale * float(corr[0, r]) for r in r_L], name=f"exact, L={L}")
-        fig.data[1].update(x=r_inf, y=[scale * float(inf[r]) for r in r_inf])
+        fig.data[0].update(x=r_L, y=[float(resp_L[0, r]) for r in r_L], name=f"exact, L={L}")
+        fig.data[1].update(x=r_inf, y=[float(resp_inf[r]) for r in r_inf])
         sampled = self._sampled.get((beta_ratio, seed))
         if sampled is None:
             fig.data[2].update(x=[], y=[], error_y=None)
         else:
             r_s = list(range(1, SAMPLE_L // 2 + 1))
-            fig.data[2].update(x=r_s, y=[scale * float(sampled.value[r]) for r in r_s],
-                               error_y=dict(type="data", array=[scale * float(sampled.stderr[r]) for r in r_s]))
+            resp_s, err_s = tweedie.response(sampled.value, sigma), tweedie.response(sampled.stderr, sigma)
+            fig.data[2].update(x=r_s, y=[float(resp_s[r]) for r in r_s],
+                               error_y=dict(type="data", array=[float(err_s[r]) for r in r_s]))
         fig.layout.shapes = [radius_line(R_eff)]
         fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
         probe = (L // 2, L // 2)
         fig = self.figures["heatmap"]
-        fig.data[0].z = log_response(scale * torch.roll(corr, probe, (0, 1)), probe)
+        fig.data[0].z = log_response(torch.roll(resp_L, probe, (0, 1)), probe)
         fig.layout.shapes = [receptive_square(probe, R_eff)]
         fig.layout.title.text = f"exact response map, L={L}"
         xi = ising.correlation_length(beta)
@@ -112,13 +114,13 @@ class IsingExplorer(Explorer):
         fig = self.figures["sample"]
         fig.data[0].z = spins.tolist()
         fig.layout.title.text = f"a Wolff sample, L={SAMPLE_L}, seed {seed}"
-        beyond = scale * float(inf[min(R_eff + 1, INFINITE_RANGE)])
+        beyond = float(resp_inf[min(R_eff + 1, INFINITE_RANGE)])
         message = (f"beta/beta_c={beta_ratio:.2f}: xi = {xi:.3g}; infinite-lattice response at r=R_eff+1="
-                   f"{R_eff + 1}: {beyond:.3g} (at r=1: {scale * float(inf[1]):.3g})")
+                   f"{R_eff + 1}: {beyond:.3g} (at r=1: {float(resp_inf[1]):.3g})")
         if sampled is not None:
             r = min(R_eff + 1, SAMPLE_L // 2)
-            message += (f"; sampled at L={SAMPLE_L}, r={r}: {scale * float(sampled.value[r]):.3g} +- "
-                        f"{scale * float(sampled.stderr[r]):.2g} (tau_int {float(sampled.tau_int[r]):.1f})")
+            message += (f"; sampled at L={SAMPLE_L}, r={r}: {float(resp_s[r]):.3g} +- "
+                        f"{float(err_s[r]):.2g} (tau_int {float(sampled.tau_int[r]):.1f})")
         return message
 
     def sample_response(self) -> None:

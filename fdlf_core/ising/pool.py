@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .. import lattice
+from .. import lattice, registry
 from ..atomic import atomic_write, read_tagged
 from ..provenance import config_hash
 from .exact import check_beta, check_ising_L
@@ -24,6 +24,7 @@ from .sampling import wolff_sample
 POOL_FORMAT = "fdlf.ising_pool/1"
 
 
+@registry.data_config
 @dataclass(frozen=True)
 class IsingPoolConfig:
     """One Wolff chain: lattice ``L``, coupling ``beta``, ``n_samples`` samples ``sweeps_between`` apart."""

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .. import lattice
+from .. import lattice, tweedie
 from .exact import (MAX_ENUMERATION_L, MAX_TRANSFER_L, all_states, bond_sum, check_beta, check_ising_L,
                     exact_correlations, infinite_correlation)
 from ..stats import Estimate, binned_mean
@@ -75,18 +75,20 @@ def smoothed_score_response(beta: float, sigma: float, d: int, L: int | None, n_
     beta, sigma = check_beta(beta), lattice.check_positive(sigma, "sigma")
     if L is None:
         d = lattice.check_int(d, "d", 1)
-        corr = float(infinite_correlation(beta, d)[d])
-        return Estimate(corr / sigma ** 4, 0.0, "infinite lattice (Toeplitz determinant)")
+        corr = infinite_correlation(beta, d)[d]
+        return Estimate(float(tweedie.response(corr, sigma)), 0.0, "infinite lattice (Toeplitz determinant)")
     L = check_ising_L(L)
     if L < 3:
         raise ValueError(f"L must be >= 3 for a displacement 1 <= d < L/2; got L={L}")
     d = lattice.check_int(d, "d", 1, (L - 1) // 2)
     if L <= MAX_TRANSFER_L:
         method = "enumeration" if L <= MAX_ENUMERATION_L else "transfer matrix"
-        return Estimate(float(exact_correlations(L, beta)[0, d]) / sigma ** 4, 0.0, f"exact ({method}, L={L})")
+        corr = exact_correlations(L, beta)[0, d]
+        return Estimate(float(tweedie.response(corr, sigma)), 0.0, f"exact ({method}, L={L})")
     samples = wolff_sample(L, beta, n_samples, seed=seed, progress=progress)
     est = binned_mean(per_sample_correlations(samples)[:, d])
-    return Estimate(est.value / sigma ** 4, est.stderr / sigma ** 4, f"Wolff, L={L}, {n_samples} samples",
+    return Estimate(float(tweedie.response(torch.as_tensor(est.value, dtype=torch.float64), sigma)),
+                    est.stderr / sigma ** 4, f"Wolff, L={L}, {n_samples} samples",
                     est.tau_int)
 
 

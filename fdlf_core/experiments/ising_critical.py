@@ -16,7 +16,6 @@ The runs execute through ``runner`` like the 2D experiments (same files, caching
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -25,31 +24,23 @@ from pathlib import Path
 
 import torch
 
-from ..models import LocalCNN, LocalCNNConfig
-from ..runner import RunIds, sem
-from ..training import TrainConfig
-from .exact import BETA_C, correlation_length, infinite_correlation
-from .pool import IsingData, IsingPoolConfig
-from .response import learned_response
-from ..stats import binned_mean
-from .sampling import per_sample_correlations
+from .. import stats, tweedie
+from ..ising import (BETA_C, IsingData, IsingPoolConfig, correlation_length, infinite_correlation,
+                     learned_response, per_sample_correlations)
+from ..models import LocalCNNConfig
+from .base import Budget, RunSpec
 
 FAMILY = "ising"
 
 
-@dataclass(frozen=True)
-class IsingBudget:
+@dataclass(frozen=True, kw_only=True)
+class IsingBudget(Budget):
     """Work per Fig. 4 run. The sigma range of training covers the evaluated sigmas with room on both sides."""
 
     train_L: int                   # training lattice (and pool) size
-    steps: int
-    batch_size: int
     pool_n: int                    # Wolff samples in the training pool (one per sweep_between sweeps)
-    seeds: tuple[int, ...]         # training seeds (model init, minibatches, noise)
-    lr: float = 5e-4
     sigma_min: float = 0.25
     sigma_max: float = 8.0
-    width: int = 32
     sweeps_between: float = 1.0
     thermalize: float = 20.0
 
@@ -60,6 +51,7 @@ class IsingExperiment:
 
     name: str
     title: str
+    notebook: str
     beta_ratios: tuple[float, ...]
     sigmas: tuple[float, ...]
     R: int
@@ -86,16 +78,17 @@ class IsingExperiment:
             pool = IsingPoolConfig(budget.train_L, ratio * BETA_C, budget.pool_n, self.pool_seed, budget.sweeps_between,
                                    budget.thermalize)
             for seed in budget.seeds:
-                model = LocalCNN.from_radius(self.R, budget.width, seed=seed).config
-                train = TrainConfig(budget.train_L, budget.steps, budget.batch_size, budget.lr, budget.sigma_min,
-                                    budget.sigma_max, seed)
-                specs.append(IsingRunSpec(self.name, profile, FAMILY, seed, ratio, dataclasses.asdict(pool),
-                                          dataclasses.asdict(model), dataclasses.asdict(train), self.sigmas,
-                                          self.d_max))
+                model = LocalCNNConfig.from_radius(self.R, budget.width, seed=seed)
+                specs.append(IsingRunSpec(self.name, profile, FAMILY, seed, dataclasses.asdict(pool),
+                                          dataclasses.asdict(model),
+                                          dataclasses.asdict(budget.train_config(budget.train_L, seed)),
+                                          ratio, self.sigmas, self.d_max))
         return specs
 
-    summary_columns = ("family", "beta_ratio", "beta", "sigma", "d", "L", "R", "xi_inf", "n_seeds", "learned_mean",
-                       "learned_sem", "exact_L", "exact_L_stderr", "exact_inf", "ratio_mean", "ratio_sem")
+    summary_schema = {"family": str, "beta_ratio": float, "beta": float, "sigma": float, "d": int, "L": int,
+                      "R": int, "xi_inf": float, "n_seeds": int, "learned_mean": float, "learned_sem": float,
+                      "exact_L": float, "exact_L_stderr": float, "exact_inf": float, "ratio_mean": float,
+                      "ratio_sem": float}
 
     @staticmethod
     def summarize(rows: Iterable[dict]) -> list[dict]:
@@ -114,24 +107,17 @@ class IsingExperiment:
             ratios = [v / exact for v in learned] if exact != 0 else []
             out.append({"family": first["family"], "beta_ratio": ratio, "beta": first["beta"], "sigma": sigma, "d": d,
                         "L": L, "R": first["R"], "xi_inf": first["xi_inf"], "n_seeds": len(entries),
-                        "learned_mean": sum(learned) / len(learned), "learned_sem": sem(learned), "exact_L": exact,
+                        "learned_mean": stats.mean(learned), "learned_sem": stats.sem(learned), "exact_L": exact,
                         "exact_L_stderr": first["exact_L_stderr"][i][d], "exact_inf": first["exact_inf"][i][d],
-                        "ratio_mean": sum(ratios) / len(ratios) if ratios else math.nan, "ratio_sem": sem(ratios)})
+                        "ratio_mean": stats.mean(ratios), "ratio_sem": stats.sem(ratios)})
         return out
 
 
 @dataclass(frozen=True)
-class IsingRunSpec(RunIds):
+class IsingRunSpec(RunSpec):
     """One Fig. 4 run; JSON-ready, hashed into ``run_id`` (``teacher`` is the pool's ``IsingPoolConfig``)."""
 
-    experiment: str
-    profile: str
-    family: str
-    seed: int
     beta_ratio: float
-    teacher: dict
-    model: dict
-    train: dict
     sigmas: tuple[float, ...]
     d_max: int
 
@@ -157,17 +143,18 @@ class IsingRunSpec(RunIds):
         """
         start = time.perf_counter()
         L, beta = data.config.L, data.config.beta
-        pool_corr = binned_mean(per_sample_correlations(data.pool.to(torch.float64))[:, : self.d_max + 1])
-        inf_corr = infinite_correlation(beta, self.d_max)
+        pool_corr = stats.binned_mean(per_sample_correlations(data.pool.to(torch.float64))[:, : self.d_max + 1])
+        # <x_0 x_0> = 1 for spins, exactly, at any L and beta: the d = 0 entries are exact
+        pool_cov = torch.cat([torch.ones(1, dtype=torch.float64), pool_corr.value[1:]])
+        inf_cov = infinite_correlation(beta, self.d_max)
         learned, exact_L, exact_L_err, exact_inf = [], [], [], []
         for sigma in self.sigmas:
             g = learned_response(result.model, sigma, L)
             learned.append([float(g[0, 0])] + [float(g[0, d] + g[d, 0] + g[0, -d] + g[-d, 0]) / 4
                                                for d in range(1, self.d_max + 1)])
-            self_response = sigma ** -4 - sigma ** -2  # Var(x_0) = 1: exact at d = 0 for any L and beta
-            exact_L.append([self_response] + [float(c) / sigma ** 4 for c in pool_corr.value[1:]])
-            exact_L_err.append([0.0] + [float(e) / sigma ** 4 for e in pool_corr.stderr[1:]])
-            exact_inf.append([self_response] + [float(c) / sigma ** 4 for c in inf_corr[1:]])
+            exact_L.append(tweedie.response(pool_cov, sigma, self_index=0).tolist())
+            exact_L_err.append([0.0] + (pool_corr.stderr[1:] / sigma ** 4).tolist())
+            exact_inf.append(tweedie.response(inf_cov, sigma, self_index=0).tolist())
         return [{"L": L, "beta_ratio": self.beta_ratio, "beta": beta, "R": self.R, "xi_inf": correlation_length(beta),
                  "sigmas": list(self.sigmas), "d": list(range(self.d_max + 1)), "learned": learned,
                  "exact_L": exact_L, "exact_L_stderr": exact_L_err, "exact_inf": exact_inf,
@@ -177,6 +164,7 @@ class IsingRunSpec(RunIds):
 
 FIG4 = IsingExperiment(
     name="fig4", title="Fig. 4: critical Ising stress test (LocalCNN R=5, boundary probe d=4)",
+    notebook="04_ising_critical.ipynb",
     beta_ratios=(0.80, 0.85, 0.90, 0.95, 0.97, 0.99), sigmas=(0.5, 1.0, 2.0, 4.0), R=5, probe_d=4,
     profiles={"paper": IsingBudget(train_L=32, steps=1500, batch_size=16, pool_n=4000, seeds=(0, 1, 2)),
               "quick": IsingBudget(train_L=16, steps=600, batch_size=16, pool_n=1000, seeds=(0,))})

@@ -1,0 +1,115 @@
+"""The paper's experiments as data: configs x profiles -> independent runs -> result files.
+
+An experiment (``EXPERIMENTS``) names what is swept; a profile's ``Budget`` (``"paper"`` = Appendix C,
+Table 2; ``"quick"`` = the same code path with a smaller budget, for CI) sets steps, batch sizes and
+seeds. ``expand`` turns the pair into run specs (``base.RunSpec``); each is keyed by a hash of its
+scientific content, so a finished run is recognised after a restart and its checkpoint is reused.
+``run_experiment`` executes the pending runs through ``runner`` on any ``concurrent.futures.Executor``.
+
+Modules, one per experiment family:
+
+* ``base``: ``Budget``, ``RunSpec``, the ``Experiment`` protocol;
+* ``fdlf2d``: Fig. 1 and Fig. 2 / Table 3 on the 2D FDLF teachers;
+* ``ising_critical``: Fig. 4, the critical Ising stress test.
+
+Adding an experiment is one module here (a ``Budget`` and ``RunSpec`` subclass, an object satisfying
+``base.Experiment``), one notebook under ``notebooks/`` (named by the experiment's ``notebook``), and one
+entry in ``EXPERIMENTS`` below; the runner, the result files, ``fdlf reproduce`` and the tests of resume
+and caching then apply to it unchanged.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from .. import lattice, runner
+from ..runner import ExperimentResult, result_dir
+from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
+from .fdlf2d import FIG1, FIG2
+from .ising_critical import FIG4
+
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FIG2, FIG4)}
+PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles}))
+# the source checkout's results/ (committed paper-profile results), which the explorers read
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
+
+__all__ = ["EVAL_SEED_OFFSET", "EXPERIMENTS", "PROFILES", "RESULTS_DIR", "Budget", "Experiment", "ExperimentResult",
+           "RunSpec", "check_results", "expand", "get_experiment", "load_results", "read_summary", "result_dir",
+           "run_experiment"]
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {sorted(EXPERIMENTS)}; got {name!r}")
+    return EXPERIMENTS[name]
+
+
+def _check_profile(experiment: Experiment, profile: str) -> str:
+    if profile not in experiment.profiles:
+        raise ValueError(f"profile must be one of {sorted(experiment.profiles)}; got {profile!r}")
+    return profile
+
+
+def expand(name: str, profile: str, families: Iterable[str] | None = None) -> list[RunSpec]:
+    """The runs of ``name`` under ``profile``, in a fixed order.
+
+    ``families`` restricts the sweep to a subset of the experiment's families (default: all).
+    """
+    exp = get_experiment(name)
+    _check_profile(exp, profile)
+    if families is not None:
+        families = tuple(families)
+        for fam in families:
+            if fam not in exp.families:
+                raise ValueError(f"family must be one of {list(exp.families)} for {name}; got {fam!r}")
+    return exp.expand(profile, families)
+
+
+def read_summary(path: str | os.PathLike, name: str = "fig1") -> list[dict]:
+    """Rows of the ``summary.csv`` of experiment ``name`` with numbers parsed (``ValueError`` for another file)."""
+    return runner.read_csv(path, get_experiment(name).summary_schema)
+
+
+def check_results(name: str, profile: str, out: str | os.PathLike = "results",
+                  families: Iterable[str] | None = None) -> list[RunSpec]:
+    """Validate everything ``run_experiment`` would read or write, before any training; return pending runs.
+
+    Creates the result directories (nothing else is written, nothing removed); raises ``PermissionError``
+    if they are not writable and ``ValueError`` naming the file if ``runs.jsonl``, ``manifest.json`` or a
+    cached checkpoint of a pending run is damaged, foreign or holds another run's model.
+    """
+    return runner.pending(expand(name, profile, families), result_dir(out, name, profile))
+
+
+def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "results", jobs: int = 1,
+                   executor: cf.Executor | None = None, families: Iterable[str] | None = None,
+                   progress: bool = True, log: Callable[[str], None] | None = None) -> ExperimentResult:
+    """Run (or resume) ``name`` under ``profile``; results under ``out/<name>/<profile>/``.
+
+    Finished runs (their ``run_id`` already in ``runs.jsonl``) are skipped; cached checkpoints are reused.
+    ``executor``: any ``concurrent.futures.Executor`` that runs calls in separate processes or one at a
+    time (model initialisation seeds torch's process-global RNG, so concurrent threads would mix seeds); the
+    caller keeps ownership. If None, ``jobs == 1`` runs in-process and ``jobs > 1`` uses
+    ``runner.process_pool(jobs)``. Raises ``runner.ExperimentError`` after writing everything that
+    finished if any run failed.
+    """
+    exp = get_experiment(name)
+    _check_profile(exp, profile)
+    jobs = lattice.check_int(jobs, "jobs", 1)
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise TypeError(f"executor must be a concurrent.futures.Executor or None; got {type(executor).__name__}")
+    specs = expand(name, profile, families)
+    # the runs of the whole experiment (all families, also when running a subset): older ones become stale
+    current = {s.run_id for s in (specs if families is None else expand(name, profile))}
+    return runner.run_specs(exp, profile, specs, current, result_dir(out, name, profile), jobs, executor,
+                            progress, log)
+
+
+def load_results(out: str | os.PathLike, name: str, profile: str) -> ExperimentResult:
+    """The saved results of ``name``/``profile`` without running anything (``FileNotFoundError`` if none)."""
+    exp = get_experiment(name)
+    _check_profile(exp, profile)
+    current = {s.run_id for s in expand(name, profile)}
+    return runner.load_rows(exp, result_dir(out, name, profile), current, profile)

@@ -1,0 +1,112 @@
+"""The shapes every experiment shares: a profile's ``Budget``, a ``RunSpec`` and the ``Experiment`` protocol.
+
+A run spec is one independent training run and its evaluations: a frozen dataclass whose fields are
+JSON-ready and hashed into ``run_id`` (everything that determines its numbers) and ``train_id`` (what
+determines the trained model, keying the checkpoint cache). ``runner.execute_run`` trains or loads the
+model a spec describes and lets the spec evaluate it; an experiment expands a profile into specs and
+summarises their rows. Experiments extend these classes; the runner knows nothing else about them.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from ..models import LocalCNN
+from ..provenance import config_hash
+from ..training import DataSource, TrainConfig, TrainResult
+
+EVAL_SEED_OFFSET = 10_000  # evaluation draws from seed + offset: disjoint from the training stream
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """How much work one profile spends on each run; experiments extend it with their own fields."""
+
+    steps: int                  # DSM steps
+    batch_size: int             # training samples per step
+    seeds: tuple[int, ...]      # training seeds; each is one independent run per configuration
+    lr: float = 5e-4
+    sigma_min: float = 0.005
+    sigma_max: float = 1.0
+    width: int = 32             # CNN channels (the paper does not give it)
+
+    def train_config(self, L: int, seed: int) -> TrainConfig:
+        """The DSM settings of one run of this budget at training size ``L``."""
+        return TrainConfig(L, self.steps, self.batch_size, self.lr, self.sigma_min, self.sigma_max, seed)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One independent training run; subclasses add their evaluation settings and the three methods.
+
+    ``teacher``: the data source's config (a dict), ``model``: the ``LocalCNNConfig`` dict, ``train``: the
+    ``TrainConfig`` dict. ``experiment`` and ``profile`` label the run but do not enter its ids.
+    """
+
+    experiment: str
+    profile: str
+    family: str
+    seed: int
+    teacher: dict
+    model: dict
+    train: dict
+
+    LABELS: ClassVar[tuple[str, ...]] = ("experiment", "profile")
+
+    @property
+    def run_id(self) -> str:
+        """Hash of what determines the numbers (not the labels): keys result rows."""
+        return config_hash({k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS})
+
+    @property
+    def train_id(self) -> str:
+        """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
+        evaluation setting re-evaluates without retraining."""
+        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
+
+    def build_model(self) -> LocalCNN:
+        """The untrained model of this run (its config carries its initialisation seed)."""
+        return LocalCNN.from_config(self.model)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(**self.train)
+
+    # --- what each experiment's spec provides
+    @property
+    def label(self) -> str:
+        """A short human description for logs."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """The run's manifest entry (the settings a reader scans for)."""
+        raise NotImplementedError
+
+    def data_source(self, cache_dir: Path, progress: bool) -> DataSource:
+        """The data source trained on (and evaluated against); may cache data under ``cache_dir``."""
+        raise NotImplementedError
+
+    def evaluate(self, data: DataSource, result: TrainResult) -> list[dict]:
+        """Rows of measurements of the trained model; each needs an ``"L"`` key (its evaluation size)."""
+        raise NotImplementedError
+
+
+class Experiment(Protocol):
+    """What ``experiments.run_experiment`` and the runner need of an experiment.
+
+    ``summary_schema`` maps each ``summary.csv`` column to its type (``str``, ``int`` or ``float``), in order.
+    ``notebook``: the figure notebook under ``notebooks/`` that ``fdlf reproduce`` executes.
+    """
+
+    name: str
+    title: str
+    notebook: str
+    families: tuple[str, ...]
+    profiles: Mapping[str, Budget]
+    summary_schema: Mapping[str, type]
+
+    def expand(self, profile: str, families: Iterable[str] | None = None) -> list[RunSpec]: ...
+
+    def summarize(self, rows: Iterable[dict]) -> list[dict]: ...

@@ -1,0 +1,161 @@
+"""The 2D FDLF figures as data: Fig. 1 (size sweep) and Fig. 2 / Table 3 (receptive-field sweep).
+
+``SweepExperiment`` x a ``SweepBudget`` profile expands into one ``SweepRun`` per (family, blocks, seed):
+a ``LocalCNN`` trained by DSM on exact teacher samples at ``train_L``, evaluated at every ``eval_sizes``
+by the score RMSE (Eq. 16) and, on ``response_sizes``, the near/far response errors (Eq. 17).
+
+Seeds vary the model initialisation, the training minibatches and the evaluation samples and probes
+(paper C.1); the teacher (seed ``teacher_seed``) is fixed across seeds. Evaluation draws from
+``EVAL_SEED_OFFSET + seed``, disjoint from the training stream.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import diagnostics, stats, teachers
+from ..models import LocalCNNConfig
+from .base import EVAL_SEED_OFFSET, Budget, RunSpec
+
+SUMMARY_METRICS = ("score_rmse", "near", "far")
+SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
+                  **{f"{m}_{s}": float for m in SUMMARY_METRICS for s in ("mean", "sem")}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepBudget(Budget):
+    """A 2D profile: the DSM budget plus the evaluation sample counts (paper Appendix C, Table 2)."""
+
+    eval_n: int                 # samples for the score RMSE (Eq. 16) at each eval size
+    response_n: int             # samples (probes) for the response errors (Eq. 17)
+
+
+@dataclass(frozen=True)
+class SweepRun(RunSpec):
+    """One 2D run: train on an FDLF teacher at ``train["L"]``, evaluate at ``eval_sizes``."""
+
+    eval_sizes: tuple[int, ...]
+    response_sizes: tuple[int, ...]
+    eval_n: int
+    response_n: int
+    eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
+
+    @property
+    def blocks(self) -> int:
+        return self.model["blocks"]
+
+    @property
+    def R_eff(self) -> int:
+        return LocalCNNConfig(**self.model).receptive_radius
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}, B={self.blocks}, seed {self.seed}"
+
+    def describe(self) -> dict:
+        return {"family": self.family, "blocks": self.blocks, "R_eff": self.R_eff, "seed": self.seed}
+
+    def data_source(self, cache_dir: Path, progress: bool) -> teachers.Teacher:
+        return teachers.Teacher(teachers.TeacherConfig(**self.teacher))
+
+    def evaluate(self, teacher: teachers.Teacher, result) -> list[dict]:
+        """One row per eval size: score RMSE (Eq. 16) and, on ``response_sizes``, near/far errors (Eq. 17)."""
+        model, seed = result.model, self.eval_seed
+        rows = []
+        for L in self.eval_sizes:
+            t0 = time.perf_counter()
+            row = {"eval_seed": seed, "blocks": self.blocks, "R_eff": self.R_eff, "width": self.model["width"],
+                   "train_L": self.train["L"], "L": L,
+                   "score_rmse": diagnostics.score_rmse(model, teacher, L, n=self.eval_n, seed=seed),
+                   "near": None, "far": None,
+                   "score_rmse_definition": {"n": self.eval_n, "seed": seed, "sigma": diagnostics.SIGMA_EVAL}}
+            if L in self.response_sizes:
+                resp = diagnostics.response_errors(model, teacher, L, n=self.response_n, seed=seed)
+                row.update(near=resp["near"], far=resp["far"], response_definition=resp["definition"])
+            row["eval_wall_s"] = time.perf_counter() - t0
+            rows.append(row)
+        return rows
+
+
+def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed: int,
+              eval_sizes: tuple[int, ...], response_sizes: tuple[int, ...] = (), *, experiment: str = "custom",
+              profile: str = "custom", teacher_seed: int = 0) -> SweepRun:
+    """The run of one (family, blocks, seed) under ``budget``: what the figures, ``fdlf demo`` and the
+    extrapolation explorer's "train now" all execute (through ``runner.execute_run``)."""
+    teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
+    model = dataclasses.asdict(LocalCNNConfig(blocks=blocks, width=budget.width, seed=seed))
+    train = dataclasses.asdict(budget.train_config(train_L, seed))
+    return SweepRun(experiment, profile, family, seed, teacher, model, train, tuple(eval_sizes),
+                    tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
+
+
+@dataclass(frozen=True)
+class SweepExperiment:
+    """One 2D FDLF figure's sweep. ``response_sizes``: the eval sizes that also get near/far response errors."""
+
+    name: str
+    title: str
+    notebook: str
+    families: tuple[str, ...]
+    blocks: tuple[int, ...]          # residual blocks B; R_eff = 2 B + 2
+    train_L: int
+    eval_sizes: tuple[int, ...]
+    response_sizes: tuple[int, ...]
+    profiles: Mapping[str, SweepBudget]
+    teacher_seed: int = 0
+
+    summary_schema = SUMMARY_SCHEMA
+
+    @property
+    def radii(self) -> tuple[int, ...]:
+        """The models' receptive radii ``R_eff``, one per entry of ``blocks``."""
+        return tuple(LocalCNNConfig(blocks=b).receptive_radius for b in self.blocks)
+
+    def expand(self, profile: str, families: Iterable[str] | None = None) -> list[SweepRun]:
+        """family x blocks x seed, in that order (``families``: a subset of the experiment's, default all)."""
+        budget = self.profiles[profile]
+        return [sweep_run(fam, blocks, self.train_L, budget, seed, self.eval_sizes, self.response_sizes,
+                          experiment=self.name, profile=profile, teacher_seed=self.teacher_seed)
+                for fam in (self.families if families is None else tuple(families))
+                for blocks in self.blocks for seed in budget.seeds]
+
+    @staticmethod
+    def summarize(rows: Iterable[dict]) -> list[dict]:
+        """One dict per (family, blocks, L) with ``<metric>_mean``, ``<metric>_sem``, ``n_seeds``.
+
+        s.e.m. = sample std (ddof 1) / sqrt(n_seeds); NaN for a single seed. Metrics not measured at an L
+        (responses off ``response_sizes``) are NaN.
+        """
+        groups: dict[tuple, list[dict]] = defaultdict(list)
+        for r in rows:
+            groups[(r["family"], r["blocks"], r["R_eff"], r["L"])].append(r)
+        out = []
+        for (family, blocks, R_eff, L), rs in sorted(groups.items()):
+            entry = {"family": family, "blocks": blocks, "R_eff": R_eff, "L": L, "n_seeds": len(rs)}
+            for m in SUMMARY_METRICS:
+                vals = [float(r[m]) for r in rs if r.get(m) is not None]
+                entry[f"{m}_mean"] = stats.mean(vals)
+                entry[f"{m}_sem"] = stats.sem(vals)
+            out.append(entry)
+        return out
+
+
+FIG1 = SweepExperiment(
+    name="fig1", title="Fig. 1: fixed-architecture size sweep (B=1, R_eff=4, train L=16)",
+    notebook="01_fig1_size_sweep.ipynb",
+    families=("simple_local", "complex_local", "complex_long"), blocks=(1,), train_L=16,
+    eval_sizes=(16, 32, 48, 64), response_sizes=(16, 32, 48, 64),
+    profiles={"paper": SweepBudget(steps=1500, batch_size=16, eval_n=8, response_n=8, seeds=(0, 1, 2)),
+              "quick": SweepBudget(steps=500, batch_size=16, eval_n=8, response_n=8, seeds=(0, 1))})
+
+FIG2 = SweepExperiment(
+    name="fig2", title="Fig. 2 / Table 3: receptive-field sweep (R_eff 4, 8, 14; train L=32, eval L=64)",
+    notebook="02_fig2_receptive_field.ipynb",
+    families=("simple_local", "medium_range", "complex_long"), blocks=(1, 3, 6), train_L=32,
+    eval_sizes=(32, 64), response_sizes=(64,),
+    profiles={"paper": SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2)),
+              "quick": SweepBudget(steps=300, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1))})
