@@ -19,10 +19,11 @@ probe site, like ``ising.exact_correlations``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from . import lattice
+from . import lattice, registry
 
 
 def check_kappa(kappa) -> float:
@@ -110,3 +111,32 @@ def response_length(kappa: float, sigma: float) -> float:
     if sigma == 0:
         return 0.0
     return 1 / math.acosh(1 + (kappa ** 2 + sigma ** -2) / 2)
+
+
+@registry.data_config
+@dataclass(frozen=True)
+class GaussianFieldConfig:
+    """A Gaussian free field of mass ``kappa`` as a data source (``GaussianField``)."""
+
+    kappa: float
+
+    def __post_init__(self):
+        check_kappa(self.kappa)
+
+
+class GaussianField:
+    """The Gaussian free field as a ``training.DataSource`` with an exact clean score: DSM can train on it
+    and ``training.fit_exact_score`` can fit it, with every answer known in closed form."""
+
+    def __init__(self, config: GaussianFieldConfig):
+        if not isinstance(config, GaussianFieldConfig):
+            raise TypeError(f"config must be a GaussianFieldConfig; got {type(config).__name__}")
+        self.config = config
+
+    def sample(self, n: int, L: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` exact samples ``(n, L, L)`` float64 (``sample`` above)."""
+        return sample(n, L, self.config.kappa, generator=generator)
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """The exact clean score ``-Q x`` (``clean_score`` above)."""
+        return clean_score(x, self.config.kappa)

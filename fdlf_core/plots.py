@@ -81,13 +81,21 @@ def size_sweep_response(summary: list[dict], title: str = "Fig. 1b: response err
     return fig
 
 
-def receptive_field_sweep(summary: list[dict], L: int = 64,
+def receptive_field_sweep(summary: list[dict], L: int = 64, floor: list[dict] | None = None,
                           title: str = "Fig. 2: errors at L=64 vs CNN receptive radius") -> go.Figure:
-    """Fig. 2: left RMSE vs R_eff, right near (solid) / far (dashed) response error vs R_eff, at ``L``."""
+    """Fig. 2: left RMSE vs R_eff, right near (solid) / far (dashed) response error vs R_eff, at ``L``.
+
+    ``floor``: the summary of the ``floor`` experiment, drawn on the left as dotted "best radius-R fit"
+    curves (the locality floor) for the families of ``summary``.
+    """
     rows = [r for r in summary if r["L"] == L]
+    floor_rows = [r for r in floor or () if r["L"] == L]
     fig = make_subplots(rows=1, cols=2, subplot_titles=(METRIC_LABELS["score_rmse"], "response error (Eq. 17)"))
     for fam in _families(rows):
         fig.add_trace(_trace(rows, "R_eff", "score_rmse", fam), row=1, col=1)
+        if any(r["family"] == fam for r in floor_rows):
+            fig.add_trace(_trace(floor_rows, "R_eff", "score_rmse", fam, dash="dot", name=f"{fam}: best radius-R fit",
+                                 legendgroup=fam), row=1, col=1)
         paper = _paper_trace("fig2", "score_rmse", fam, "R_eff", True)
         if paper:
             fig.add_trace(paper, row=1, col=1)
@@ -99,9 +107,19 @@ def receptive_field_sweep(summary: list[dict], L: int = 64,
         if paper:
             fig.add_trace(paper, row=1, col=2)
     for col in (1, 2):
-        fig.update_xaxes(title_text="effective radius R_eff = 2B + 2", tickvals=sorted({r["R_eff"] for r in rows}),
-                         row=1, col=col)
+        fig.update_xaxes(title_text="effective radius R_eff = 2B + 2",
+                         tickvals=sorted({r["R_eff"] for r in rows + floor_rows}), row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", width=1100)
+    return fig
+
+
+def locality_floor(summary: list[dict], L: int = 64,
+                   title: str = "Locality floor: best radius-R fit to the exact score, at L=64") -> go.Figure:
+    """Score RMSE (Eq. 16) at ``L`` of the ``floor`` experiment's exact-score fits vs R_eff, per family."""
+    rows = [r for r in summary if r["L"] == L]
+    fig = go.Figure([_trace(rows, "R_eff", "score_rmse", fam, dash="dot") for fam in _families(rows)])
+    fig.update_layout(title=title, template="plotly_white", width=800, yaxis_title=METRIC_LABELS["score_rmse"],
+                      xaxis=dict(title="effective radius R_eff = 2B + 2", tickvals=sorted({r["R_eff"] for r in rows})))
     return fig
 
 

@@ -51,9 +51,9 @@ class TeacherConfig:
     cutoff: int = 1                 # smoother range, periodic Chebyshev distance
     power: float = 0.0              # smoother weight w(d) proportional to d**power
     nonlinear: bool = False         # smoother applies tanh to the conditioning sites
-    smoother_strength: float = 0.5  # total absolute smoother weight per site (calibrated per family, README)
+    smoother_strength: float = 0.5  # total absolute smoother weight per site (calibrated per family, docs/calibration.md)
     gamma_scale: float = 0.0        # mean stress gamma(L) = gamma_scale * L**1.5 (0: off)
-    coupling_strength: float = 0.1   # std of the conditioner output (log-scale and shift); calibrated, README
+    coupling_strength: float = 0.1   # std of the conditioner output (log-scale and shift); calibrated, docs/calibration.md
     scale_clip: float = 1.5         # bound on the coupling log-scale, s = clip * tanh(raw / clip)
     hidden: int = 8                 # conditioner hidden channels
 

@@ -233,6 +233,55 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
             for m, ls, c in zip(models, losses, configs)]
 
 
+@runtime_checkable
+class ExactScoreSource(DataSource, Protocol):
+    """A data source that also knows its exact clean score ``score(x) -> (n, L, L)`` (an FDLF teacher)."""
+
+    def score(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """The locality floor: fit ``model(x, cfg.sigma_min)`` to the exact clean score by regression.
+
+    Not denoising score matching: it needs the exact score, which only a white-box teacher has, and it
+    shows what a model of this architecture (this receptive radius) can reach at all, separating "the
+    receptive field is too small" from "training did not get there". Each step draws ``cfg.batch_size``
+    fresh samples at ``cfg.L`` (seeded by ``cfg.seed``) and takes an Adam step on the relative squared
+    error ``sum (s_theta - s_0)^2 / sum s_0^2`` (the square of Eq. 16 on the batch), with the learning rate
+    decaying from ``cfg.lr`` to 0 on a cosine over ``cfg.steps``. ``cfg.sigma_max`` is not used. Trains in
+    place; the losses are the batch relative squared errors.
+    """
+    check_data_source(data)
+    if not callable(getattr(data, "score", None)):
+        raise TypeError(f"data must have an exact score(x) (e.g. fdlf_core.teachers.Teacher); got {type(data).__name__}")
+    _check_model(model)
+    cfg = _check_train_config(cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    dtype = model_dtype(model)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / cfg.steps)))
+    losses = []
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.steps), desc=f"exact-score fit L={cfg.L}", disable=not progress, leave=False)
+    for _ in bar:
+        x = data.sample(cfg.batch_size, cfg.L, generator=gen)
+        target = data.score(x).to(dtype)
+        out = model(x.to(dtype), cfg.sigma_min)
+        loss = ((out - target) ** 2).sum() / (target ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(f"exact-score fit loss became {losses[-1]} at step {len(losses)}; lower lr "
+                                     f"(now {cfg.lr})")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+    model.eval()
+    return TrainResult(model, losses, cfg, data.config, time.perf_counter() - start, meta={"kind": "exact_score_fit"})
+
+
 def save_checkpoint(path: str | Path, result: TrainResult) -> Path:
     """Write ``result`` atomically: weights, model/train/data configs (with their registered class names),
     losses and provenance.

@@ -22,7 +22,8 @@ CHECKPOINTS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") /
 class ExtrapolationExplorer(Explorer):
     """``family``, ``R_eff`` and ``profile``: the score RMSE (Eq. 16) against the evaluation size and the
     near/far response errors (Eq. 17) of every cached reproduction run with that family and radius
-    (instant: read from ``results/<fig>/<profile>/``). The button trains this combination now, as the
+    (instant: read from ``results/<fig>/<profile>/``), with the locality floor dotted where it was run
+    (``results/floor/<profile>/``: the best radius-R fit to the exact score). The button trains this combination now, as the
     quick profile of the figure it belongs to would (Fig. 2's if it is in both or neither: its training
     size, budget and evaluation sizes, seed 0, through ``runner.execute_run``), and adds its RMSE at the
     figure's evaluation sizes and its response error at every distance (``diagnostics.response_profile``)
@@ -72,8 +73,17 @@ class ExtrapolationExplorer(Explorer):
                 found[f"{name} (train L={exp.train_L})"] = rows
         return found
 
+    def _floor(self, family: str, R_eff: int, profile: str) -> list[dict]:
+        """Summary rows of the locality floor (best radius-R fit to the exact score) for this combination."""
+        try:
+            summary = experiments.load_results(self.results, "floor", profile).summary
+        except FileNotFoundError:
+            return []
+        return sorted((r for r in summary if r["family"] == family and r["R_eff"] == R_eff), key=lambda r: r["L"])
+
     def update(self, family: str, R_eff: int, profile: str) -> str:
         cached = self._cached(family, R_eff, profile)
+        floor = self._floor(family, R_eff, profile)
         now = self._now.get((family, R_eff))
         rmse, resp = self.figures["rmse"], self.figures["response"]
         rmse.data, resp.data = (), ()
@@ -89,6 +99,9 @@ class ExtrapolationExplorer(Explorer):
                                  error_y=dict(type="data", array=[_num(r["near_sem"]), _num(r["far_sem"])]),
                                  mode="markers", name=f"{label}, L={r['L']}: near (d {near_lo}-{near_hi}) / "
                                                       f"far (d >= {far_lo})")
+        if floor:
+            rmse.add_scatter(x=[r["L"] for r in floor], y=[r["score_rmse_mean"] for r in floor], mode="lines+markers",
+                             name="best radius-R fit (exact score, train L=32)", line=dict(dash="dot", color="grey"))
         if now:
             rmse.add_scatter(x=now["sizes"], y=now["rmse"], name="trained now", mode="lines+markers",
                              line=dict(dash="dash", color="black"))
@@ -100,7 +113,8 @@ class ExtrapolationExplorer(Explorer):
         if not cached and not now:
             return (f"no cached runs for {family} at R_eff={R_eff} under {self.results} ({profile}); run "
                     f"`fdlf reproduce --profile {profile}` or press the button")
-        return f"{family}, R_eff={R_eff}: " + (", ".join(cached) or "no cached runs") + ("; trained now" if now else "")
+        return (f"{family}, R_eff={R_eff}: " + (", ".join(cached) or "no cached runs") + ("; locality floor" if floor else "")
+                + ("; trained now" if now else ""))
 
     def now_run(self, family: str, R_eff: int):
         """The run "train now" executes: the quick-profile run (seed 0) of the figure this family and

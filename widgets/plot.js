@@ -3,7 +3,7 @@
 // plotly.js (about 5 MB) is evaluated once per page, from the source the kernel sends once (the PlotlyJS
 // widget the `_plotly` trait refers to), so there is no network request and nothing large is parsed while
 // a model initializes (anywidget drops every later message to a model that takes over 2 s to initialize,
-// which is what froze plotly FigureWidgets; README, "Why not FigureWidget").
+// which is what froze plotly FigureWidgets; docs/benchmarks.md, "Why not FigureWidget").
 
 const PREFIX = "IPY_MODEL_";
 

@@ -55,17 +55,26 @@ class RunSpec:
     train: dict
 
     LABELS: ClassVar[tuple[str, ...]] = ("experiment", "profile")
+    # how the model is fitted: "dsm" (denoising score matching, ``training.train_dsm``) or "exact_score"
+    # (the locality floor, ``training.fit_exact_score``); see ``runner.train_or_load``
+    FIT: ClassVar[str] = "dsm"
+
+    def _fit_key(self) -> dict:
+        # a non-DSM fit enters the ids, so it never shares a checkpoint or a row with the DSM run of the
+        # same configs; DSM runs keep the ids they had before there were other kinds
+        return {} if self.FIT == "dsm" else {"fit": self.FIT}
 
     @property
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the labels): keys result rows."""
-        return config_hash({k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS})
+        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS}
+        return config_hash({**content, **self._fit_key()})
 
     @property
     def train_id(self) -> str:
         """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
         evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train})
+        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train, **self._fit_key()})
 
     def build_model(self) -> LocalCNN:
         """The untrained model of this run (its config carries its initialisation seed)."""
