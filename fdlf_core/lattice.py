@@ -77,6 +77,8 @@ def check_field(x, name: str = "x", L: int | None = None, checkerboard: bool = T
         raise ValueError(f"{name} must hold n >= 1 fields; got shape {tuple(x.shape)}")
     if checkerboard:
         check_L(x.shape[-1], name=f"{name}.shape[-1] (L)")
+    elif x.shape[-1] < 1:
+        raise ValueError(f"{name} must be on a lattice with L >= 1; got shape {tuple(x.shape)}")
     if L is not None and x.shape[-1] != L:
         raise ValueError(f"{name} must be on an L={L} lattice; got L={x.shape[-1]}")
     if not x.is_floating_point():

@@ -26,6 +26,9 @@ class LocalCNNConfig:
     sigma_data: float = 1.0  # EDM preconditioning scale (std of the clean data, roughly)
     seed: int = 0            # parameter initialisation
 
+    def __post_init__(self):
+        _check_config(self)
+
     @property
     def receptive_radius(self) -> int:
         """``R_eff = 1 + 2 B + (1 for a 3x3 output projection)``: ``2 B + 2`` for the paper's models."""
@@ -35,7 +38,7 @@ class LocalCNNConfig:
     def from_radius(cls, R: int, width: int = 32, **kwargs) -> "LocalCNNConfig":
         """The config whose receptive radius is exactly ``R >= 1`` (odd ``R``: a 1x1 output projection)."""
         R = lattice.check_int(R, "R", 1)
-        return _check_config(cls(blocks=(R - 1) // 2, width=width, out_kernel=3 if (R - 1) % 2 else 1, **kwargs))
+        return cls(blocks=(R - 1) // 2, width=width, out_kernel=3 if (R - 1) % 2 else 1, **kwargs)
 
 
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
@@ -89,7 +92,7 @@ class LocalCNN(nn.Module):
     def __init__(self, blocks: int = 1, width: int = 32, *, out_kernel: int = 3, sigma_data: float = 1.0,
                  seed: int = 0):
         super().__init__()
-        self.config = _check_config(LocalCNNConfig(blocks, width, out_kernel, sigma_data, seed))
+        self.config = LocalCNNConfig(blocks, width, out_kernel, sigma_data, seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
             self.conv_in = nn.Conv2d(1, width, 3)

@@ -102,10 +102,9 @@ UNDER_FACTOR = 0.75
 def claims(experiment: str, summary: list[dict]) -> list[Claim]:
     """The paper's qualitative claims for ``experiment`` ("fig1", "fig2", "fig4") checked on ``summary``;
     for "floor" (beyond the paper) the roles the paper gives the teachers, read off the locality floor."""
-    checks = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig4": _fig4_claims}
-    if experiment not in checks:
-        raise ValueError(f"experiment must be one of {sorted(checks)}; got {experiment!r}")
-    return checks[experiment](summary)
+    if experiment not in CHECKS:
+        raise ValueError(f"experiment must be one of {sorted(CHECKS)}; got {experiment!r}")
+    return CHECKS[experiment](summary)
 
 
 def _fig1_claims(summary) -> list[Claim]:
@@ -156,22 +155,29 @@ def _fig2_claims(summary) -> list[Claim]:
 
 
 # The locality floor (beyond the paper). "The radius matters": the best radius-8 fit of medium_range is at
-# least 20 % below the best radius-4 fit (the paper's DSM numbers: -38 %).
+# least 20 % below the best radius-4 fit (the paper's DSM numbers: -38 %). "More radius never hurts": a
+# radius-R' model contains every radius-R rule (R < R'), so its best fit may not be worse, up to 3 % for
+# optimisation noise; a failure means the floor's budget did not converge.
 FLOOR_GAIN = 0.8
+FLOOR_MONOTONE_TOL = 0.03
 
 
 def _floor_claims(summary) -> list[Claim]:
     L = max(r["L"] for r in summary)
-    radii = sorted(R for R in {r["R_eff"] for r in summary} if R >= 4)
+    radii = sorted({r["R_eff"] for r in summary})
     if not {4, 8} <= set(radii):
         raise ValueError("summary needs radii 4 and 8 for the floor claims: the run is incomplete")
     out = []
-    simple = [_get(summary, "simple_local", R, L) for R in radii]
-    dev = max(abs(v / simple[0] - 1) for v in simple)
-    out.append(Claim("floor", "simple_local_flat", f"simple_local's floor is flat in R_eff >= 4 at L={L} (its "
-                     "response lies inside the smallest tested radius)",
-                     f"max_R |floor(R) / floor(4) - 1| <= {FLAT_TOL}",
-                     ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, simple)), dev <= FLAT_TOL))
+    worst, where = 0.0, "none"
+    for fam in sorted({r["family"] for r in summary}):
+        values = [_get(summary, fam, R, L) for R in radii]
+        for k in range(1, len(radii)):
+            rise = values[k] / min(values[:k]) - 1
+            if rise > worst:
+                worst, where = rise, f"{fam}: R={radii[k]} {values[k]:.3f} vs best below {min(values[:k]):.3f}"
+    out.append(Claim("floor", "monotone", f"a larger radius never fits worse: the floor does not rise with R_eff at L={L}",
+                     f"floor(R') <= (1 + {FLOOR_MONOTONE_TOL}) min_(R < R') floor(R), every family",
+                     f"largest rise {100 * worst:+.1f} % ({where})", worst <= FLOOR_MONOTONE_TOL))
     m4, m8 = _get(summary, "medium_range", 4, L), _get(summary, "medium_range", 8, L)
     out.append(Claim("floor", "medium_radius_matters", "medium_range's floor falls when R_eff grows from 4 to 8 "
                      "(its response reaches beyond radius 4)", f"floor(8) <= {FLOOR_GAIN} floor(4)",
@@ -214,6 +220,10 @@ def _fig4_claims(summary, d: int = 4) -> list[Claim]:
 
 
 COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "ours", "ours_sem", "n_seeds", "source")
+
+
+# the experiments with claims to check; `fdlf reproduce` and results/README.md check those in here
+CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig4": _fig4_claims}
 
 
 def format_comparison(rows: list[dict]) -> str:

@@ -44,6 +44,9 @@ def _section(out: Path, name: str, profile: str) -> list[str]:
         result = experiments.load_results(out, name, profile)
     except FileNotFoundError:
         return []
+    except ValueError as exc:  # damaged result files: say so here, the reproduction's own status reports it
+        return [f"## {experiments.get_experiment(name).title} — `{profile}` profile", "",
+                f"Results unreadable: {exc}", ""]
     exp = experiments.get_experiment(name)
     manifest_path = result.directory / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -60,6 +63,8 @@ def _section(out: Path, name: str, profile: str) -> list[str]:
         lines += ["Paper vs this run (mean ± s.e.m. over seeds):", "", *_comparison_table(comparison), ""]
     else:
         lines += ["The paper gives no numbers for this figure, only the plot; the claims below check its reading.", ""]
+    if name not in paper.CHECKS:
+        return lines
     try:
         checked = paper.claims(name, result.summary)
     except ValueError as exc:  # an incomplete run set: say so rather than check half a figure

@@ -325,7 +325,7 @@ def load_checkpoint(path: str | Path) -> TrainResult:
         result = TrainResult(model, payload["losses"], TrainConfig(**payload["train_config"]),
                              data_cls(**payload["teacher_config"]), payload["wall_s"],
                              meta={"provenance": payload["provenance"], "path": str(path)})
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # right format tag, damaged content
+    except (KeyError, TypeError, ValueError, RuntimeError, ImportError) as exc:  # right format tag, damaged content
         raise ValueError(f"{path} is a damaged fdlf checkpoint ({type(exc).__name__}: {exc})") from None
     model.eval()
     return result

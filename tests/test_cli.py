@@ -1,23 +1,55 @@
-"""cli: `fdlf demo` end to end on a tiny budget; bad input exits 2 with one line, no traceback."""
+"""cli: `fdlf demo` end to end on a tiny budget (through runner.execute_run); `fdlf reproduce` refuses bad
+input and damaged caches with exit 2 before any work, and reports a figure that fails; bad input exits 2
+with one line, no traceback."""
 import subprocess
 import sys
 
 import pytest
 
+from fdlf_core import experiments as ex
+from fdlf_core import runner
 from fdlf_core.cli import main
 from fdlf_core.training import load_checkpoint
 
 TINY = ["demo", "--L", "8", "--steps", "4", "--batch-size", "2", "--eval-sizes", "8", "16", "--eval-n", "2"]
 
 
+def _rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if line.strip().split(" ")[0] in ("8", "16")]
+
+
 def test_demo_prints_a_row_per_size_and_saves_a_loadable_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "demo.pt"
     assert main(TINY + ["--save", str(ckpt)]) == 0
     out = capsys.readouterr().out
-    rows = [line.split() for line in out.splitlines() if line.strip().split(" ")[0] in ("8", "16")]
+    rows = _rows(out)
     assert [r[0] for r in rows] == ["8", "16"]
     assert all(float(v) >= 0 for r in rows for v in r[1:4])
-    assert load_checkpoint(ckpt).config.steps == 4
+    assert "seed 10000, disjoint from training" in out  # evaluation on eval_seed = 10000 + seed
+    loaded = load_checkpoint(ckpt)
+    assert loaded.config.steps == 4 and loaded.config.seed == 0 and loaded.data_config.family == "simple_local"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.pt"]  # the temporary checkpoint dir is gone
+
+
+def test_demo_is_the_sweep_run_through_the_runner_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    real = runner.execute_run
+
+    def spy(spec, checkpoint_dir, progress=False):
+        out = real(spec, checkpoint_dir, progress=False)
+        calls.append((spec, checkpoint_dir, out))
+        return out
+    monkeypatch.setattr(runner, "execute_run", spy)
+    assert main(TINY + ["--seed", "3", "--family", "complex_local"]) == 0
+    ((spec, checkpoint_dir, out),) = calls
+    assert checkpoint_dir is None and list(tmp_path.iterdir()) == []
+    assert (spec.family, spec.seed, spec.eval_seed, spec.train["L"], spec.train["steps"]) == ("complex_local", 3,
+                                                                                             10_003, 8, 4)
+    assert spec.eval_sizes == spec.response_sizes == (8, 16) and spec.eval_n == spec.response_n == 2
+    printed = _rows(capsys.readouterr().out)
+    assert [float(r[1]) for r in printed] == pytest.approx([row["score_rmse"] for row in out["rows"]], abs=5e-4)
+    assert [float(r[3]) for r in printed] == pytest.approx([row["far"] for row in out["rows"]], abs=5e-4)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -45,3 +77,69 @@ def test_save_to_a_directory_is_rejected_before_training(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--save must be a file path" in proc.stderr
     assert "trained in" not in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------ reproduce
+
+@pytest.mark.parametrize("args,message", [
+    (["--only", "fig3"], "--only must be a comma-separated subset"),
+    (["--only", ","], "--only must be a comma-separated subset"),
+    (["--jobs", "0"], "--jobs must be"),
+])
+def test_reproduce_bad_input_exits_2(args, message, tmp_path, capsys):
+    assert main(["reproduce", "--out", str(tmp_path)] + args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_reproduce_into_an_unusable_directory_exits_2(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["reproduce", "--only", "fig1", "--out", str(tmp_path / "file" / "results")]) == 2
+    assert "fdlf reproduce: error:" in capsys.readouterr().err
+
+
+def test_reproduce_refuses_a_corrupt_cache_with_exit_2(tmp_path, capsys):
+    d = tmp_path / "fig1" / "quick"
+    d.mkdir(parents=True)
+    (d / "runs.jsonl").write_text("garbage\n")
+    assert main(["reproduce", "--only", "fig1", "--out", str(tmp_path)]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    assert (d / "runs.jsonl").read_text() == "garbage\n"
+
+
+def test_reproduce_unknown_profile_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--profile", "huge"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def _reproduce_with_unreadable_results(tmp_path, monkeypatch, capsys, stub_report: bool):
+    # every notebook "runs" (stubbed) but its results cannot be read: the others still run, the table is printed
+    import papermill
+
+    from fdlf_core import report
+    executed = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, *args, **kwargs: executed.append(source))
+    read = []
+
+    def unreadable(out, name, profile):
+        read.append(name)
+        raise ValueError(f"{name} results are damaged")
+    monkeypatch.setattr(ex, "load_results", unreadable)
+    if stub_report:
+        monkeypatch.setattr(report, "write_results_readme", lambda out: tmp_path / "README.md")
+    assert main(["reproduce", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    figures = list(ex.EXPERIMENTS)
+    assert read[:len(figures)] == figures and {"fig1", "fig2", "fig4"} <= set(read)
+    # each figure executes its own notebook (the experiment's .notebook)
+    assert [p.rsplit("/", 1)[-1] for p in executed] == [exp.notebook for exp in ex.EXPERIMENTS.values()]
+    for fig in figures:
+        assert f"{fig:<7} FAILED: ValueError: {fig} results are damaged" in out
+
+
+def test_a_figure_that_fails_after_its_notebook_still_gets_a_status_row(tmp_path, monkeypatch, capsys):
+    _reproduce_with_unreadable_results(tmp_path, monkeypatch, capsys, stub_report=True)
+
+
+def test_unreadable_results_do_not_stop_the_results_readme_and_the_status_table(tmp_path, monkeypatch, capsys):
+    _reproduce_with_unreadable_results(tmp_path, monkeypatch, capsys, stub_report=False)

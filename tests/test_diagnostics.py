@@ -6,7 +6,6 @@ from torch import nn
 from fdlf_core import diagnostics, lattice, teachers
 from fdlf_core.models import LocalCNN
 
-from conftest import gen
 
 
 class ExactScore(nn.Module):

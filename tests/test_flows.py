@@ -13,7 +13,6 @@ import torch
 from fdlf_core import lattice, teachers
 from fdlf_core.flows import AdditiveSmoother, Composite, MeanStress
 
-from conftest import gen
 
 
 def _coupling(parity, seed=3):
@@ -40,7 +39,7 @@ def dense_jacobian(fn, z):
 
 
 @pytest.mark.parametrize("name", LAYERS)
-def test_inverse_and_logdet(name):
+def test_inverse_and_logdet(name, gen):
     layer = LAYERS[name]()
     z = torch.randn(3, 4, 4, generator=gen(1), dtype=torch.float64)
     x, ld_fwd = layer.forward(z)
@@ -58,7 +57,7 @@ def test_inverse_and_logdet(name):
 
 @pytest.mark.parametrize("name", ["coupling_even", "coupling_odd", "smoother_linear",
                                   "smoother_nonlinear_wrapping", "medium_range_flow"])
-def test_dependency_radius(name):
+def test_dependency_radius(name, gen):
     # Each output site depends only on inputs within `radius` (periodic Chebyshev), and the radius is
     # attained: gradient rows of single output sites, by autograd.
     layer = LAYERS[name]()
@@ -76,7 +75,7 @@ def test_dependency_radius(name):
 
 @pytest.mark.parametrize("L,cutoff,power", [(4, 8, 0.0), (4, 3, 1.0), (6, 5, -0.75), (6, 3, -0.75),
                                             (8, 2, -1.0), (8, 7, 0.5), (16, 5, 1.0)])
-def test_smoother_matches_brute_force_weights(L, cutoff, power):
+def test_smoother_matches_brute_force_weights(L, cutoff, power, gen):
     # Reference: x_i = z_i + sum_j w(dist) z_j over distinct other-parity sites, 0 < dist <= cutoff.
     strength = 0.8
     layer = AdditiveSmoother(0, cutoff, power, strength, nonlinear=False)
@@ -103,7 +102,7 @@ def test_smoother_total_weight_is_strength_when_the_stencil_fits():
 
 
 @pytest.mark.parametrize("L", [4, 16, 64])
-def test_mean_stress_closed_form(L):
+def test_mean_stress_closed_form(L, gen):
     layer = MeanStress(0.005)
     gamma = 0.005 * L ** 1.5
     z = torch.randn(2, L, L, generator=gen(4), dtype=torch.float64)
@@ -114,7 +113,7 @@ def test_mean_stress_closed_form(L):
     assert ld[0].item() == pytest.approx(math.log1p(gamma), rel=1e-15)
 
 
-def test_composite_order_and_radius():
+def test_composite_order_and_radius(gen):
     first, second = _coupling(0, seed=1), MeanStress(0.01)
     z = torch.randn(2, 6, 6, generator=gen(5), dtype=torch.float64)
     x, ld = Composite([first, second]).forward(z)

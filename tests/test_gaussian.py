@@ -102,3 +102,17 @@ def test_samples_have_the_prior_covariance():
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_gaussian_field_is_a_data_source_with_the_exact_score(gen):
+    from fdlf_core.training import DataSource, check_data_source
+
+    field = gaussian.GaussianField(gaussian.GaussianFieldConfig(kappa=0.7))
+    assert isinstance(field, DataSource) and check_data_source(field) is field
+    x = field.sample(3, 8, generator=gen(1))
+    assert torch.equal(x, gaussian.sample(3, 8, 0.7, generator=gen(1)))
+    assert torch.equal(field.score(x), gaussian.clean_score(x, 0.7))
+    with pytest.raises(ValueError, match="kappa"):
+        gaussian.GaussianFieldConfig(kappa=0.0)
+    with pytest.raises(TypeError, match="GaussianFieldConfig"):
+        gaussian.GaussianField({"kappa": 1.0})

@@ -64,3 +64,17 @@ def test_check_field_messages():
 def test_check_site_rejects_outside(site):
     with pytest.raises((ValueError, TypeError), match="site"):
         lattice.check_site(site, 4)
+
+
+@pytest.mark.parametrize("L", [1, 2, 3, 5, 7])
+def test_check_field_without_a_checkerboard_takes_any_size(L):
+    x = torch.zeros(2, L, L)
+    assert lattice.check_field(x, checkerboard=False) is x  # unchanged, no copy
+    with pytest.raises(ValueError, match="even integer"):
+        lattice.check_field(x)  # the teachers' check still needs the checkerboard
+    with pytest.raises(ValueError, match=f"must be on an L={L + 1} lattice"):
+        lattice.check_field(x, L=L + 1, checkerboard=False)
+    with pytest.raises(ValueError, match="finite"):
+        lattice.check_field(torch.full((1, L, L), float("inf")), checkerboard=False)
+    with pytest.raises(ValueError, match=r"shape \(n, L, L\)"):
+        lattice.check_field(torch.zeros(1, L, L + 1), checkerboard=False)

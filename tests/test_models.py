@@ -1,16 +1,23 @@
-"""models: LocalCNN locality (autograd gradient support), equivariance, conditioning, validation."""
+"""models: LocalCNN locality (autograd gradient support), equivariance on any L (odd too), conditioning,
+configs by radius, validation."""
 import pytest
 import torch
 from torch import nn
 
 from fdlf_core import lattice
-from fdlf_core.models import LocalCNN
-
-from conftest import gen
+from fdlf_core.models import LocalCNN, LocalCNNConfig
 
 
-def gradient_support(model, L, site):
-    x = torch.randn(1, L, L, generator=gen(0)).requires_grad_(True)
+def chebyshev(L, site):
+    """Periodic Chebyshev distance to ``site`` on any ``L`` (``lattice.distance_map`` needs an even L)."""
+    idx = torch.arange(L)
+    dy, dx = ((idx - site[0]) % L), ((idx - site[1]) % L)
+    dy, dx = torch.minimum(dy, L - dy), torch.minimum(dx, L - dx)
+    return torch.maximum(dy[:, None], dx[None, :])
+
+
+def gradient_support(model, L, site, generator):
+    x = torch.randn(1, L, L, generator=generator).requires_grad_(True)
     out = model(x, 0.3)
     return torch.autograd.grad(out[0, site[0], site[1]], x)[0][0]
 
@@ -21,20 +28,23 @@ def test_receptive_radius_is_2B_plus_2(blocks):
 
 
 @pytest.mark.parametrize("R", [1, 2, 3, 4, 5, 8, 14])
-def test_gradient_support_is_exactly_the_receptive_field(R):
+@pytest.mark.parametrize("odd", [0, 1])
+def test_gradient_support_is_exactly_the_receptive_field(R, odd, gen):
     model = LocalCNN.from_radius(R, width=6, seed=1)
     assert model.receptive_radius == R
-    L = 2 * R + 6
+    L = 2 * R + 6 - odd  # odd L too: nothing in the model needs a checkerboard
     site = (L // 2, 2)  # near the seam: the circular padding must wrap, not truncate
-    g = gradient_support(model, L, site)
-    d = lattice.distance_map(L, site)
+    g = gradient_support(model, L, site, gen(0))
+    d = chebyshev(L, site)
+    if L % 2 == 0:
+        assert torch.equal(d, lattice.distance_map(L, site))
     assert (g[d <= R] != 0).all(), "every site inside the receptive field must influence the output"
     assert (g[d > R] == 0).all(), "no site outside the receptive field may influence the output"
 
 
-def test_translation_equivariant_on_any_size():
+def test_translation_equivariant_on_any_size(gen):
     model = LocalCNN(1, 8)
-    for L in (4, 6, 16):
+    for L in (3, 4, 5, 6, 7, 16):  # odd sizes too
         x = torch.randn(2, L, L, generator=gen(1))
         out = model(x, 0.1)
         assert out.shape == (2, L, L) and out.dtype == torch.float32
@@ -42,7 +52,7 @@ def test_translation_equivariant_on_any_size():
                                    atol=1e-5, rtol=1e-5)
 
 
-def test_sigma_float_and_tensor_agree_and_condition_the_output():
+def test_sigma_float_and_tensor_agree_and_condition_the_output(gen):
     model = LocalCNN(1, 8)
     x = torch.randn(3, 8, 8, generator=gen(2))
     torch.testing.assert_close(model(x, 0.2), model(x, torch.full((3,), 0.2)))
@@ -65,7 +75,7 @@ def test_seeded_initialisation_leaves_global_rng_alone():
     assert not torch.equal(a.conv_in.weight, c.conv_in.weight)
 
 
-def test_gaussian_baseline_at_zero_residual():
+def test_gaussian_baseline_at_zero_residual(gen):
     # With the residual F zeroed the model is the exact smoothed score of N(0, sigma_data^2):
     # s = -x / (sigma^2 + sigma_data^2) (closed form).
     model = LocalCNN(1, 8, sigma_data=1.5)
@@ -84,9 +94,65 @@ def test_gaussian_baseline_at_zero_residual():
     (lambda: LocalCNN(1, 4)(torch.zeros(2, 8, 8), torch.tensor([0.1, 0.0])), "sigma must be"),
     (lambda: LocalCNN(1, 4)(torch.zeros(2, 8, 8), torch.ones(3)), r"shape \(2,\)"),
     (lambda: LocalCNN(1, 4)(torch.zeros(8, 8), 0.1), r"shape \(n, L, L\)"),
-    (lambda: LocalCNN(1, 4)(torch.zeros(1, 7, 7), 0.1), "even integer"),
+    (lambda: LocalCNN(1, 4)(torch.zeros(0, 8, 8), 0.1), "n >= 1"),
+    (lambda: LocalCNN(1, 4)(torch.zeros(1, 8, 8, dtype=torch.int64), 0.1), "floating"),
     (lambda: LocalCNN(1, 4)(torch.full((1, 8, 8), float("inf")), 0.1), "finite"),
 ])
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("L", [1, 2, 3, 5])
+def test_small_and_odd_lattices(L, gen):
+    # with every site inside the receptive field the circular padding wraps onto the same sites; the output
+    # still has the input's shape and, on odd L, commutes with every shift
+    model = LocalCNN(2, 6, seed=4)
+    x = torch.randn(3, L, L, generator=gen(L))
+    out = model(x, torch.tensor([0.1, 0.5, 2.0]))
+    assert out.shape == (3, L, L) and out.dtype == torch.float32 and bool(torch.isfinite(out).all())
+    for shift in ((1, 0), (0, 2), (L - 1, 1)):
+        torch.testing.assert_close(model(torch.roll(x, shift, (1, 2)), torch.tensor([0.1, 0.5, 2.0])),
+                                   torch.roll(out, shift, (1, 2)), atol=1e-5, rtol=1e-5)
+
+
+def test_one_site_lattice_is_the_sum_over_the_kernel():
+    # L=1: every tap of a circular conv reads the one site, so a conv is x * (sum of its kernel) + bias
+    model = LocalCNN(0, 3, out_kernel=1, seed=2)
+    x = torch.tensor([[[0.7]]])
+    sig = torch.tensor([0.3])
+    c_in = float(torch.rsqrt(sig ** 2 + 1.0))
+    h = (c_in * 0.7) * model.conv_in.weight.sum((2, 3))[:, 0] + model.conv_in.bias   # (width,)
+    f = (model.conv_out.weight[0, :, 0, 0] * torch.nn.functional.silu(h)).sum() + model.conv_out.bias[0]
+    torch.testing.assert_close(model(x, 0.3)[0, 0, 0], c_in * (f - c_in * 0.7), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("R", range(1, 15))
+def test_config_from_radius_has_that_radius(R):
+    cfg = LocalCNNConfig.from_radius(R, width=5, seed=3)
+    assert cfg.receptive_radius == R and (cfg.width, cfg.seed) == (5, 3)
+    assert cfg.out_kernel == (3 if R % 2 == 0 else 1) and cfg.blocks == (R - 1) // 2
+    assert LocalCNN.from_radius(R, width=5, seed=3).config == cfg
+
+
+def test_config_from_radius_of_the_papers_models():
+    # R_eff = 2 B + 2 (paper Table 2): 4, 8, 14 are B = 1, 3, 6 with a 3x3 output projection
+    assert [LocalCNNConfig.from_radius(R) for R in (4, 8, 14)] == [LocalCNNConfig(blocks=b) for b in (1, 3, 6)]
+    assert LocalCNNConfig.from_radius(5, 8, sigma_data=2.0) == LocalCNNConfig(2, 8, 1, 2.0, 0)  # Fig. 4's R = 5
+
+
+@pytest.mark.parametrize("call,exc,match", [
+    (lambda: LocalCNNConfig.from_radius(0), ValueError, "R must be"),
+    (lambda: LocalCNNConfig.from_radius(2.0), TypeError, "R must be an int"),
+    (lambda: LocalCNNConfig.from_radius(4, width=0), ValueError, "width must be"),
+    (lambda: LocalCNNConfig.from_radius(4, sigma_data=-1.0), ValueError, "sigma_data must be"),
+    (lambda: LocalCNNConfig.from_radius(4, seed=-1), ValueError, "seed must be"),
+])
+def test_bad_config_from_radius(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_empty_lattice_is_refused_by_the_input_check():
+    with pytest.raises(ValueError, match="x"):
+        LocalCNN(1, 4)(torch.zeros(1, 0, 0), 0.1)

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from fdlf_core import stats
 from fdlf_core.stats import binned_mean
 
 
@@ -32,3 +33,19 @@ def test_binned_mean_is_elementwise_and_rejects_bad_input():
         binned_mean(torch.zeros(1))
     with pytest.raises(ValueError, match="min_blocks"):
         binned_mean(x, min_blocks=1)
+
+
+def test_mean_and_sem_of_independent_runs():
+    # s.e.m. = sample std (ddof 1) / sqrt(n): for 1, 2, 4 the mean is 7/3, the squared deviations sum to 14/3
+    assert stats.mean([1.0, 2.0, 4.0]) == pytest.approx(7 / 3)
+    assert stats.sem([1.0, 2.0, 4.0]) == pytest.approx(math.sqrt(14 / 3 / 2 / 3))
+    assert stats.sem([2.0, 2.0]) == 0.0
+    assert math.isnan(stats.sem([1.0])) and math.isnan(stats.sem([]))  # no spread from one run
+    assert math.isnan(stats.mean([]))  # a metric measured in no run of a group
+    values = torch.randn(50, generator=torch.Generator().manual_seed(2), dtype=torch.float64).tolist()
+    assert stats.sem(values) == pytest.approx(float(torch.tensor(values, dtype=torch.float64).std() / math.sqrt(50)), rel=1e-12)
+
+
+def test_sem_moved_from_the_runner():
+    from fdlf_core import runner
+    assert not hasattr(runner, "sem")

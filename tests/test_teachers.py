@@ -13,7 +13,6 @@ import torch
 from fdlf_core import lattice, teachers
 from fdlf_core.diagnostics import tail_fraction
 
-from conftest import gen
 
 FAMILIES = list(teachers.FAMILIES)
 
@@ -49,7 +48,7 @@ def test_config_round_trips_through_json(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_log_prob_is_change_of_variables(family):
+def test_log_prob_is_change_of_variables(family, gen):
     # log p(x) = log N(T^-1 x; 0, I) + log|det d T^-1 / dx|, Jacobian by dense autograd at L = 4.
     t = teachers.make(family)
     x = t.sample(3, 4, gen(0))
@@ -63,7 +62,7 @@ def test_log_prob_is_change_of_variables(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_score_is_gradient_of_log_prob(family):
+def test_score_is_gradient_of_log_prob(family, gen):
     t = teachers.make(family)
     x = t.sample(2, 6, gen(1))
     s = t.score(x)
@@ -76,7 +75,7 @@ def test_score_is_gradient_of_log_prob(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_response_is_hessian_row(family):
+def test_response_is_hessian_row(family, gen):
     t = teachers.make(family)
     x = t.sample(1, 4, gen(2))
     hess = torch.autograd.functional.hessian(lambda v: t._log_prob(v.reshape(1, 4, 4)).sum(), x.reshape(-1))
@@ -93,7 +92,7 @@ def test_response_is_hessian_row(family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_stein_identity(family):
+def test_stein_identity(family, gen):
     # E[s(x) x^T] = -I for any smooth density with decaying tails (integration by parts). At L = 4 the
     # 16 x 16 matrix is estimated from 40000 samples; every entry must lie within 5 standard errors.
     t = teachers.make(family)
@@ -106,7 +105,7 @@ def test_stein_identity(family):
 
 
 @pytest.mark.parametrize("family,L", [("simple_local", 20), ("complex_local", 28), ("medium_range", 160)])
-def test_response_support_within_2r(family, L):
+def test_response_support_within_2r(family, L, gen):
     # Paper Prop. 1: the clean score at a site depends only on sites within 2r.
     t = teachers.make(family)
     r2 = 2 * t.locality_radius
@@ -119,14 +118,14 @@ def test_response_support_within_2r(family, L):
     assert (row[:, d == 1] != 0).all()
 
 
-def test_long_range_family_responds_everywhere():
+def test_long_range_family_responds_everywhere(gen):
     t = teachers.make("complex_long")
     row = t.response(t.sample(1, 16, gen(6)), (0, 0))
     assert (row != 0).all()
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_equivariant_under_even_shifts_only(family):
+def test_equivariant_under_even_shifts_only(family, gen):
     t = teachers.make(family)
     x = t.sample(2, 8, gen(7))
     s = t.score(x)
@@ -138,7 +137,7 @@ def test_equivariant_under_even_shifts_only(family):
     assert odd.abs().max() > 1e-3  # the checkerboard genuinely breaks odd shifts
 
 
-def test_seed_controls_parameters_and_depth_overrides_keep_other_layers():
+def test_seed_controls_parameters_and_depth_overrides_keep_other_layers(gen):
     a, b = teachers.make("medium_range", seed=0), teachers.make("medium_range", seed=1)
     x = a.sample(1, 8, gen(8))
     assert not torch.allclose(a.score(x), b.score(x))
@@ -148,19 +147,19 @@ def test_seed_controls_parameters_and_depth_overrides_keep_other_layers():
         torch.testing.assert_close(deeper.flow.layers[k].w1, a.flow.layers[k].w1, atol=0, rtol=0)
 
 
-def test_sampling_is_reproducible():
+def test_sampling_is_reproducible(gen):
     t = teachers.make("complex_local")
     torch.testing.assert_close(t.sample(3, 8, gen(9)), t.sample(3, 8, gen(9)), atol=0, rtol=0)
 
 
-# Measured calibration (README "Teacher response ranges"): fraction of |d s_i / d x_j| beyond R at L = 64,
+# Measured calibration (docs/calibration.md): fraction of |d s_i / d x_j| beyond R at L = 64,
 # 8 samples, probe at the centre. The bounds encode the roles of paper Table 4.
 @pytest.mark.parametrize("family,R,low,high", [
     ("simple_local", 4, 0.0, 0.01), ("complex_local", 4, 0.0, 0.01),
     ("medium_range", 4, 0.25, 0.6), ("medium_range", 8, 0.02, 0.15), ("medium_range", 14, 0.0, 0.01),
     ("complex_long", 8, 0.4, 1.0), ("complex_long", 14, 0.15, 1.0),
 ])
-def test_response_tail_calibration(family, R, low, high):
+def test_response_tail_calibration(family, R, low, high, gen):
     t = teachers.make(family)
     row = t.response(t.sample(8, 64, gen(10)), (32, 32))
     frac = tail_fraction(row, (32, 32), R).mean().item()

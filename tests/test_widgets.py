@@ -187,26 +187,68 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
 def test_extrapolation_explorer_reads_the_cached_results_and_trains_now(monkeypatch, tmp_path):
     import dataclasses
 
-    from fdlf_core import experiments
+    from fdlf_core import experiments, runner
+    from fdlf_core.experiments.fdlf2d import SweepBudget
     from fdlf_widgets import ExtrapolationExplorer
 
     ex = ExtrapolationExplorer(family="simple_local", R_eff=4, profile="paper")  # the committed paper results
+    assert ex.results == experiments.RESULTS_DIR
     summary = experiments.load_results(ex.results, "fig1", "paper").summary
     rows = sorted((r for r in summary if r["family"] == "simple_local"), key=lambda r: r["L"])
     trace = next(t for t in ex.figures["rmse"].data if t.name.startswith("fig1"))
     assert list(trace.x) == [16, 32, 48, 64] and list(trace.y) == pytest.approx([r["score_rmse_mean"] for r in rows])
-    assert {t.name.split(" ")[0] for t in ex.figures["rmse"].data} == {"fig1", "fig2"}
+    assert {t.name.split(" ")[0] for t in ex.figures["rmse"].data if t.name.startswith("fig")} == {"fig1", "fig2"}
 
-    empty = ExtrapolationExplorer(results=tmp_path, family="medium_range", R_eff=8, profile="quick")
+    checkpoints = tmp_path / "checkpoints"
+    empty = ExtrapolationExplorer(results=tmp_path / "results", checkpoints=checkpoints, family="medium_range",
+                                  R_eff=8, profile="quick")
     assert "no cached runs" in empty.status.value and len(empty.figures["rmse"].data) == 0
     fig2 = experiments.EXPERIMENTS["fig2"]
     tiny = dataclasses.replace(fig2.profiles["quick"], steps=3, eval_n=1, response_n=1, width=4)
+    assert isinstance(tiny, SweepBudget)
     monkeypatch.setitem(experiments.EXPERIMENTS, "fig2", dataclasses.replace(fig2, profiles={**fig2.profiles,
                                                                                             "quick": tiny}))
+    spec = empty.now_run("medium_range", 8)  # Fig. 2's quick run: train L=32, evaluated at Fig. 2's sizes
+    assert (spec.family, spec.R_eff, spec.seed, spec.train["L"], spec.eval_sizes) == ("medium_range", 8, 0, 32, (32, 64))
+    assert spec.train["steps"] == 3 and spec.eval_seed == experiments.EVAL_SEED_OFFSET
     empty.train_now()
+    assert "could not" not in empty.status.value and "trained now" in empty.status.value
     now = [t for t in empty.figures["rmse"].data if t.name == "trained now"]
-    assert len(now) == 1 and list(now[0].x) == [16, 32, 64] and all(v > 0 for v in now[0].y)
-    assert "trained now" in empty.status.value
+    assert len(now) == 1 and list(now[0].x) == [32, 64] and all(v > 0 for v in now[0].y)
+    # the trained model is cached under `checkpoints`, and what is drawn is the runner's evaluation of it
+    assert [p.name for p in checkpoints.iterdir()] == [f"{spec.train_id}.pt"]
+    out = runner.execute_run(spec, checkpoints)
+    assert out["cached"] and list(now[0].y) == pytest.approx([r["score_rmse"] for r in out["rows"]], rel=1e-12)
+    response = [t for t in empty.figures["response"].data if t.name == "trained now, L=64"]
+    assert len(response) == 1 and len(response[0].x) > 0
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached model should have been reused")
+    monkeypatch.setattr(runner, "train_dsm", no_training)
+    again = ExtrapolationExplorer(results=tmp_path / "results", checkpoints=checkpoints, family="medium_range",
+                                  R_eff=8, profile="quick")
+    again.train_now()  # a second click with the same settings loads the checkpoint
+    assert "could not" not in again.status.value and "trained now" in again.status.value
+    assert list(next(t for t in again.figures["rmse"].data if t.name == "trained now").y) == list(now[0].y)
+
+
+def test_train_now_runs_the_quick_run_of_the_figure_the_combination_belongs_to(tmp_path):
+    from fdlf_core import experiments
+    from fdlf_widgets import ExtrapolationExplorer
+
+    view = ExtrapolationExplorer(results=tmp_path, checkpoints=tmp_path)
+    fig1, fig2 = experiments.EXPERIMENTS["fig1"], experiments.EXPERIMENTS["fig2"]
+    both = view.now_run("simple_local", 4)  # in both figures: Fig. 2 preferred
+    assert (both.train["L"], both.eval_sizes, both.train["steps"]) == (32, (32, 64), fig2.profiles["quick"].steps)
+    only1 = view.now_run("complex_local", 4)  # Fig. 1 only
+    assert (only1.train["L"], only1.eval_sizes, only1.train["steps"]) == (16, (16, 32, 48, 64),
+                                                                        fig1.profiles["quick"].steps)
+    # the reproduction's quick run, relabelled (its response is measured separately, as a profile): the same
+    # trained model, the same checkpoint key
+    quick = next(s for s in experiments.expand("fig1", "quick") if s.family == "complex_local" and s.seed == 0)
+    assert only1.train_id == quick.train_id and only1.experiment == "fig1-explore" and only1.response_sizes == ()
+    radius14 = view.now_run("complex_local", 14)  # in neither at R_eff=14: Fig. 2, the figure with that radius
+    assert (radius14.train["L"], radius14.blocks, radius14.eval_sizes) == (32, 6, (32, 64))
 
 
 def test_plot_mirrors_its_figure_and_shares_one_plotly_js():

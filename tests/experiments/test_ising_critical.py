@@ -1,4 +1,5 @@
-"""Fig. 4 through the runner: rows, references, resumption, the evaluation pipeline and the claims."""
+"""experiments.ising_critical: Fig. 4 as data and through the runner: rows, references, resumption, the
+evaluation pipeline, and the committed paper results."""
 import dataclasses
 from types import SimpleNamespace
 
@@ -6,9 +7,10 @@ import pytest
 import torch
 
 from fdlf_core import experiments as ex
-from fdlf_core import paper, runner
+from fdlf_core import runner
 from fdlf_core.ising import BETA_C, IsingData, IsingPoolConfig, infinite_correlation, per_sample_correlations
-from fdlf_core.ising.experiment import FIG4, IsingBudget
+from fdlf_core.experiments.ising_critical import FIG4, IsingBudget, IsingExperiment, IsingRunSpec
+from fdlf_core.models import LocalCNNConfig
 
 
 @pytest.fixture
@@ -30,6 +32,39 @@ def test_paper_configuration_follows_section_5_and_appendix_c():
     # the pool is fixed across seeds (like the FDLF teacher); model and training seeds vary
     assert specs[0].teacher == specs[1].teacher and specs[0].train["seed"] != specs[1].train["seed"]
     assert specs[0].train["sigma_min"] < min(FIG4.sigmas) and specs[0].train["sigma_max"] > max(FIG4.sigmas)
+    assert all(type(s) is IsingRunSpec for s in specs) and ex.EXPERIMENTS["fig4"] is FIG4
+    assert isinstance(FIG4, IsingExperiment) and FIG4.notebook == "04_ising_critical.ipynb" and FIG4.d_max == 7
+    # R = 5: two blocks and a 1x1 output projection
+    assert specs[0].model == dataclasses.asdict(LocalCNNConfig.from_radius(5, 32, seed=0))
+    assert [(s.beta_ratio, s.seed) for s in specs] == [(b, k) for b in FIG4.beta_ratios for k in (0, 1, 2)]
+    assert len({s.run_id for s in specs}) == len(specs) and len({s.train_id for s in specs}) == len(specs)
+
+
+def test_budget_is_keyword_only_with_the_ising_training_range():
+    with pytest.raises(TypeError):
+        IsingBudget(32, 1500, 16, 4000, (0,))
+    budget = FIG4.profiles["paper"]
+    assert (budget.train_L, budget.steps, budget.batch_size, budget.pool_n, budget.seeds) == (32, 1500, 16, 4000,
+                                                                                              (0, 1, 2))
+    assert (budget.sigma_min, budget.sigma_max) == (0.25, 8.0)
+    assert budget.train_config(32, 2).sigma_min == 0.25 and budget.train_config(32, 2).seed == 2
+
+
+def test_the_committed_paper_results_still_load_with_all_their_rows():
+    res = ex.load_results(ex.RESULTS_DIR, "fig4", "paper")
+    assert len(res.rows) == 18 == len(FIG4.beta_ratios) * 3
+    assert {r["run_id"] for r in res.rows} == {s.run_id for s in ex.expand("fig4", "paper")}
+    assert len(res.summary) == 6 * 4 * 8  # beta ratios x sigmas x d = 0 .. 7
+    committed = ex.read_summary(ex.RESULTS_DIR / "fig4" / "paper" / "summary.csv", "fig4")
+    assert len(committed) == len(res.summary)
+    for a, b in zip(committed, res.summary):
+        assert (a["beta_ratio"], a["sigma"], a["d"]) == (b["beta_ratio"], b["sigma"], b["d"])
+        assert a["learned_mean"] == pytest.approx(b["learned_mean"], rel=1e-5, abs=1e-12)
+
+
+def test_families_other_than_ising_expand_to_nothing():
+    assert FIG4.expand("paper", families=("simple_local",)) == []
+    assert len(FIG4.expand("paper", families=("ising",))) == 18
 
 
 def test_run_rows_references_and_resume(tiny, tmp_path):
@@ -48,8 +83,9 @@ def test_run_rows_references_and_resume(tiny, tmp_path):
         assert row["exact_L"][k][1:] == pytest.approx(corr[1:6].tolist(), rel=1e-12)
         assert all(e > 0 for e in row["exact_L_stderr"][k][1:])
         assert row["learned"][k][4:] == [0.0, 0.0]  # d = 4, 5 > R: exactly outside a radius-3 model
-    summary = runner.read_csv(d / "summary.csv", tiny.summary_columns, text=("family",), ints=("d", "L", "R", "n_seeds"))
+    summary = runner.read_csv(d / "summary.csv", tiny.summary_schema)
     assert len(summary) == 2 * 2 * 6 == len(res.summary) and all(r["n_seeds"] == 2 for r in summary)
+    assert all(type(r["d"]) is int and type(r["sigma"]) is float and type(r["family"]) is str for r in summary)
     assert ex.read_summary(d / "summary.csv", "fig4")[5]["learned_mean"] == pytest.approx(summary[5]["learned_mean"])
     one = next(r for r in res.summary if r["d"] == 2 and r["sigma"] == 1.0 and r["beta_ratio"] == 0.95)
     assert one["ratio_mean"] == pytest.approx(one["learned_mean"] / one["exact_L"])
@@ -94,18 +130,3 @@ def test_train_L_must_hold_the_profile(tiny):
     with pytest.raises(ValueError, match=r"train_L must be >= 2 \(R \+ 2\) = 14 .* got train_L=12"):
         bad.expand("quick")
 
-
-def _summary(exact, learned, ratios=(0.8, 0.9, 0.99), sigmas=(0.5, 1.0, 2.0, 4.0)):
-    return [{"beta_ratio": b, "sigma": s, "d": 4, "L": 16, "exact_inf": e / s ** 4, "exact_L": e / s ** 4,
-             "ratio_mean": learned(s) / e} for b, e in zip(ratios, exact) for s in sigmas]
-
-
-def test_fig4_claims_can_fail():
-    good = {c.key: c.passed for c in paper.claims("fig4", _summary((0.1, 0.2, 0.4), lambda s: 0.01 * s))}
-    assert good == {"exact_grows": True, "learned_underestimates": True, "worst_at_intermediate_sigma": False}
-    bad = {c.key: c.passed for c in paper.claims("fig4", _summary((0.1, 0.3, 0.2), lambda s: 0.4 if s in (1, 2) else 0.1))}
-    assert bad == {"exact_grows": False, "learned_underestimates": False, "worst_at_intermediate_sigma": False}
-    mid = {c.key: c.passed for c in paper.claims("fig4", _summary((0.1, 0.2, 0.4), lambda s: 0.01 if s == 1 else 0.2))}
-    assert mid["worst_at_intermediate_sigma"]
-    with pytest.raises(ValueError, match="at least two beta"):
-        paper.claims("fig4", _summary((0.1,), lambda s: 0.01, ratios=(0.9,)))

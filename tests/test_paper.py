@@ -1,0 +1,88 @@
+"""paper: the reported numbers next to a run's summary, and the qualitative claims (which must be able to fail)."""
+import math
+
+import pytest
+
+from fdlf_core import paper
+
+
+def _ising_summary(exact, learned, ratios=(0.8, 0.9, 0.99), sigmas=(0.5, 1.0, 2.0, 4.0)):
+    """A synthetic Fig. 4 summary at d = 4: exact[k] = <x_0 x_4> at ratios[k], learned(sigma) the learned one."""
+    return [{"beta_ratio": b, "sigma": s, "d": 4, "L": 16, "exact_inf": e / s ** 4, "exact_L": e / s ** 4,
+             "ratio_mean": learned(s) / e} for b, e in zip(ratios, exact) for s in sigmas]
+
+
+def test_fig1_claims_pass_on_the_papers_shape_and_fail_otherwise(summary2d):
+    good = summary2d({**{(f, 4, L): (0.18, 2.0) for f in ("simple_local", "complex_local") for L in (16, 64)},
+                     ("complex_long", 4, 16): (0.40, 1.0), ("complex_long", 4, 64): (0.81, 1.0)})
+    assert all(c.passed for c in paper.claims("fig1", good))
+    bad = summary2d({("simple_local", 4, 16): (0.18, 1), ("simple_local", 4, 64): (0.30, 1),
+                    ("complex_local", 4, 16): (0.2, 1), ("complex_local", 4, 64): (0.2, 1),
+                    ("complex_long", 4, 16): (0.5, 1), ("complex_long", 4, 64): (0.25, 1)})
+    assert [c.passed for c in paper.claims("fig1", bad)] == [False, True, False, False]
+    small_growth = summary2d({**{(f, 4, L): (0.18, 2.0) for f in ("simple_local", "complex_local") for L in (16, 64)},
+                             ("complex_long", 4, 16): (0.60, 1.0), ("complex_long", 4, 64): (0.65, 1.0)})
+    assert {c.key: c.passed for c in paper.claims("fig1", small_growth)}["long_degrades"] is False
+
+
+def test_fig2_claims_and_comparison(summary2d):
+    rows = {("simple_local", R, 64): (0.17, 3.0) for R in (4, 8, 14)}
+    rows.update({("medium_range", 4, 64): (0.265, 0.69), ("medium_range", 8, 64): (0.163, 0.45),
+                 ("medium_range", 14, 64): (0.141, 0.5)})
+    rows.update({("complex_long", R, 64): (0.6, far) for R, far in ((4, 0.99), (8, 1.07), (14, 0.94))})
+    summary = summary2d(rows)
+    assert all(c.passed for c in paper.claims("fig2", summary))
+    rows[("complex_long", 14, 64)] = (0.5, 0.3)
+    assert [c.passed for c in paper.claims("fig2", summary2d(rows))] == [True, True, False]
+    comp = paper.compare("fig2", summary)
+    assert len(comp) == 17  # Table 3 (15 numbers) + 2 near-response values in the text
+    med = next(c for c in comp if c["metric"] == "score_rmse" and c["family"] == "medium_range" and c["R_eff"] == 8)
+    assert (med["paper"], med["ours"]) == (0.163, 0.163)
+    assert "0.163 +/- 0.000" in paper.format_comparison(comp)
+    with pytest.raises(ValueError, match="incomplete"):
+        paper.claims("fig2", summary2d({("simple_local", 4, 64): (0.1, 1)}))
+
+
+def test_comparison_of_a_run_without_the_entry_is_nan(summary2d):
+    comp = paper.compare("fig1", summary2d({("simple_local", 4, 16): (0.2, 1.0)}))
+    assert [(c["family"], c["L"], c["paper"]) for c in comp] == [("complex_long", 16, 0.400), ("complex_long", 64, 0.814)]
+    assert all(math.isnan(c["ours"]) and math.isnan(c["ours_sem"]) and c["n_seeds"] == 0 for c in comp)
+    assert "n/a" in paper.format_comparison(comp)
+    assert paper.compare("fig4", []) == [] and "reports no numbers" in paper.format_comparison([])
+
+
+def test_fig4_claims_can_fail():
+    good = {c.key: c.passed for c in paper.claims("fig4", _ising_summary((0.1, 0.2, 0.4), lambda s: 0.01 * s))}
+    assert good == {"exact_grows": True, "learned_underestimates": True, "worst_at_intermediate_sigma": False}
+    bad = {c.key: c.passed for c in paper.claims("fig4", _ising_summary((0.1, 0.3, 0.2),
+                                                                        lambda s: 0.4 if s in (1, 2) else 0.1))}
+    assert bad == {"exact_grows": False, "learned_underestimates": False, "worst_at_intermediate_sigma": False}
+    mid = {c.key: c.passed for c in paper.claims("fig4", _ising_summary((0.1, 0.2, 0.4),
+                                                                        lambda s: 0.01 if s == 1 else 0.2))}
+    assert mid["worst_at_intermediate_sigma"]
+    with pytest.raises(ValueError, match="at least two beta"):
+        paper.claims("fig4", _ising_summary((0.1,), lambda s: 0.01, ratios=(0.9,)))
+
+
+def test_claims_format_and_unknown_experiment():
+    checked = paper.claims("fig4", _ising_summary((0.1, 0.2, 0.4), lambda s: 0.01 * s))
+    text = paper.format_claims(checked)
+    assert text.count("[PASS]") == 2 and text.count("[FAIL]") == 1 and "measured:" in text
+    with pytest.raises(ValueError, match="experiment must be one of"):
+        paper.claims("fig9", [])
+
+
+def test_floor_claims_can_fail(summary2d):
+    radii = (2, 4, 8, 14)
+    good = summary2d({**{("simple_local", R, 64): ({2: 0.4, 4: 0.16, 8: 0.11, 14: 0.112}[R], 0.0) for R in radii},
+                      **{("medium_range", R, 64): ({2: 0.5, 4: 0.29, 8: 0.17, 14: 0.12}[R], 0.5) for R in radii}})
+    checked = paper.claims("floor", good)
+    assert [(c.key, c.passed) for c in checked] == [("monotone", True), ("medium_radius_matters", True)]
+    assert "+1.8 %" in checked[0].measured  # simple_local R=14 over R=8, inside the tolerance
+    bad = summary2d({**{("simple_local", R, 64): (0.17 * (1 + 0.2 * (R == 14)), 0.0) for R in radii},
+                     **{("medium_range", R, 64): (0.3 if R <= 4 else 0.26, 0.5) for R in radii}})
+    checked = paper.claims("floor", bad)
+    assert [c.passed for c in checked] == [False, False] and "simple_local: R=14" in checked[0].measured
+    with pytest.raises(ValueError, match="radii 4 and 8"):
+        paper.claims("floor", summary2d({("simple_local", 4, 64): (0.2, 0.0), ("medium_range", 4, 64): (0.3, 0.5)}))
+    assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig4"}

@@ -1,0 +1,51 @@
+"""plots: the figures are built from a summary (what is drawn is the summary's numbers) and saved offline."""
+import plotly.graph_objects as go
+
+from fdlf_core import paper, plots
+
+
+def test_plots_build_figures_and_save_offline_html(tmp_path, summary2d):
+    summary = summary2d({(f, R, L): (0.3, 0.9) for f in ("simple_local", "medium_range", "complex_long")
+                        for R in (4, 8) for L in (32, 64)})
+    fig2 = plots.receptive_field_sweep(summary, L=64)
+    names = [t.name for t in fig2.data]
+    assert "medium_range far" in names and "complex_long (paper)" in names and "simple_local far" not in names
+    ours = next(t for t in fig2.data if t.name == "medium_range")
+    assert list(ours.x) == [4, 8] and list(ours.y) == [0.3, 0.3]
+    f1 = plots.size_sweep_rmse([r for r in summary if r["R_eff"] == 4])
+    assert isinstance(f1, go.Figure) and {t.name for t in f1.data} >= {"simple_local", "complex_long (paper)"}
+    table = plots.comparison_table(paper.compare("fig2", summary))
+    assert isinstance(table.data[0], go.Table)
+    paths = plots.save_html({"a": f1, "b": fig2}, tmp_path)
+    assert [p.name for p in paths] == ["a.html", "b.html"] and (tmp_path / "plotly.min.js").stat().st_size > 1e6
+    html = paths[0].read_text()
+    assert 'src="plotly.min.js"' in html and "cdn.plot.ly" not in html
+
+
+def test_pages_in_subdirectories_share_one_plotly_js(tmp_path):
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    for name in ("fig1", "fig2"):
+        (page,) = plots.save_html({"p": fig}, tmp_path / name / "paper", js_dir=tmp_path)
+        assert 'src="../../plotly.min.js"' in page.read_text()
+        assert not (tmp_path / name / "paper" / "plotly.min.js").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig1", "fig2", "plotly.min.js"]
+
+
+def test_size_sweep_response_draws_near_and_far(summary2d):
+    summary = summary2d({("complex_long", 4, L): (0.3, far) for L, far in ((16, 0.8), (32, 0.9))})
+    fig = plots.size_sweep_response(summary)
+    far = next(t for t in fig.data if t.name == "complex_long far")
+    assert list(far.x) == [16, 32] and list(far.y) == [0.8, 0.9] and fig.layout.yaxis.type == "log"
+
+
+def test_floor_is_drawn_dotted_beside_the_dsm_runs(summary2d):
+    dsm = summary2d({(f, R, 64): (0.3, 0.9) for f in ("simple_local", "medium_range") for R in (4, 8)})
+    floor = summary2d({(f, R, L): (0.1 * R, 0.9) for f in ("medium_range",) for R in (2, 4, 8) for L in (32, 64)})
+    fig = plots.receptive_field_sweep(dsm, L=64, floor=floor)
+    dotted = [t for t in fig.data if t.line.dash == "dot"]
+    assert [t.name for t in dotted] == ["medium_range: best radius-R fit"]
+    assert list(dotted[0].x) == [2, 4, 8] and list(dotted[0].y) == [0.2, 0.4, 0.8]  # L=64 rows only
+    assert list(fig.layout.xaxis.tickvals) == [2, 4, 8]
+    assert not any(t.line.dash == "dot" for t in plots.receptive_field_sweep(dsm, L=64).data)
+    alone = plots.locality_floor(floor, L=32)
+    assert [(t.name, list(t.x), list(t.y)) for t in alone.data] == [("medium_range", [2, 4, 8], [0.2, 0.4, 0.8])]
