@@ -143,3 +143,16 @@ def test_a_figure_that_fails_after_its_notebook_still_gets_a_status_row(tmp_path
 
 def test_unreadable_results_do_not_stop_the_results_readme_and_the_status_table(tmp_path, monkeypatch, capsys):
     _reproduce_with_unreadable_results(tmp_path, monkeypatch, capsys, stub_report=False)
+
+
+def test_reproduce_runs_every_experiment_that_has_the_profile(tmp_path, monkeypatch, capsys):
+    import papermill
+
+    executed = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, *args, **kwargs: executed.append(source))
+    monkeypatch.setattr(ex, "load_results", lambda out, name, profile: (_ for _ in ()).throw(ValueError("stub")))
+    main(["reproduce", "--profile", "paper-2x", "--out", str(tmp_path)])
+    assert [p.rsplit("/", 1)[-1] for p in executed] == [ex.EXPERIMENTS["floor"].notebook]  # only the floor has it
+    capsys.readouterr()
+    assert main(["reproduce", "--profile", "paper-2x", "--only", "fig1", "--out", str(tmp_path)]) == 2
+    assert "profile must be one of ['paper', 'quick']" in capsys.readouterr().err

@@ -10,10 +10,11 @@ from fdlf_core.cli import NOTEBOOK_DIR
 
 def test_every_experiment_has_profiles_a_schema_and_a_notebook():
     assert {"fig1", "fig2", "fig4"} <= set(ex.EXPERIMENTS)
-    assert ex.PROFILES == ("paper", "quick")
+    assert ex.PROFILES == ("paper", "paper-2x", "quick")
     for name, exp in ex.EXPERIMENTS.items():
         assert exp.name == name and ex.get_experiment(name) is exp
-        assert set(exp.profiles) == set(ex.PROFILES) and exp.families
+        assert {"paper", "quick"} <= set(exp.profiles) <= set(ex.PROFILES) and exp.families
+        assert ("paper-2x" in exp.profiles) == (name == "floor")
         assert (NOTEBOOK_DIR / exp.notebook).is_file(), exp.notebook
         assert list(exp.summary_schema) and all(t in (str, int, float) for t in exp.summary_schema.values())
         assert all(isinstance(b, ex.Budget) for b in exp.profiles.values())
