@@ -100,9 +100,9 @@ def _reproduce(args: argparse.Namespace) -> int:
         else:
             status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
     print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
-    print(f"{'figure':<7} {'status':<10} {'wall s':>8}  claims  results")
+    print(f"{'figure':<8} {'status':<10} {'wall s':>8}  claims  results")
     for fig, (state, wall, passed) in status.items():
-        print(f"{fig:<7} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
+        print(f"{fig:<8} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
     return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
 
 

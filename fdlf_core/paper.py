@@ -240,5 +240,7 @@ def format_comparison(rows: list[dict]) -> str:
 
 def format_claims(checked: list[Claim]) -> str:
     """Claims as text, one per line: PASS/FAIL, statement, the tested inequality and the numbers."""
+    if not checked:
+        return "no claims to check for this experiment"
     return "\n".join(f"[{'PASS' if c.passed else 'FAIL'}] {c.statement}\n        test: {c.check}; measured: {c.measured}"
                      for c in checked)

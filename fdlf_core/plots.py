@@ -123,6 +123,44 @@ def locality_floor(summary: list[dict], L: int = 64,
     return fig
 
 
+def ablation_table(summary: list[dict], floor: list[dict] | None = None, L: int = 64,
+                   title: str = "DSM recipe ablation: score RMSE at L=64 (mean ± s.e.m.), ratio to the floor") -> go.Figure:
+    """A ``go.Table``: one row per recipe, one column per (family, R_eff) with the score RMSE at ``L``, its
+    ratio to the locality floor where ``floor`` (the floor experiment's summary) has that model, and the
+    mean training time."""
+    rows = [r for r in summary if r["L"] == L]
+    configs = sorted({(r["family"], r["R_eff"]) for r in rows}, key=lambda c: (c[0] != "simple_local", c))
+    recipes = list(dict.fromkeys(r["recipe"] for r in rows))
+    at = {(r["recipe"], r["family"], r["R_eff"]): r for r in rows}
+    floors = {(r["family"], r["R_eff"]): r["score_rmse_mean"] for r in floor or () if r["L"] == L}
+
+    def cell(recipe, family, R):
+        r = at.get((recipe, family, R))
+        if r is None:
+            return "n/a"
+        text = f"{r['score_rmse_mean']:.3f}" + ("" if _finite(r["score_rmse_sem"]) is None else f" ± {r['score_rmse_sem']:.3f}")
+        return text + (f" ({r['score_rmse_mean'] / floors[family, R]:.2f}x)" if (family, R) in floors else "")
+
+    cols = {"recipe": recipes}
+    for family, R in configs:
+        cols[f"{family} R_eff={R}"] = [cell(rec, family, R) for rec in recipes]
+    cols["train s / run"] = [f"{_mean([r['train_wall_s_mean'] for r in rows if r['recipe'] == rec]):.0f}"
+                             for rec in recipes]
+    if floors:
+        cols["recipe"] = recipes + ["locality floor"]
+        for family, R in configs:
+            cols[f"{family} R_eff={R}"].append(f"{floors[family, R]:.3f}" if (family, R) in floors else "n/a")
+        cols["train s / run"].append("")
+    fig = go.Figure(go.Table(header=dict(values=list(cols), align="left"),
+                             cells=dict(values=list(cols.values()), align="left")))
+    fig.update_layout(title=title, template="plotly_white", width=1200, height=160 + 30 * len(cols["recipe"]))
+    return fig
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def comparison_table(rows: list[dict], title: str = "Paper vs this run") -> go.Figure:
     """A ``go.Table`` of ``paper.compare`` rows: metric, family, R_eff, L, paper +/- sem, ours +/- sem."""
     fmt = lambda v, s: "n/a" if _finite(v) is None else (f"{v:.3f}" if _finite(s) is None else f"{v:.3f} ± {s:.3f}")

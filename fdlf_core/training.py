@@ -5,11 +5,15 @@ A data source is anything that satisfies ``DataSource``: ``sample(n, L, generato
 user's own). Training never imports a particular one; checkpoints name the config's class and
 ``load_checkpoint`` resolves it through ``registry``.
 
-Training draws ``sigma`` log-uniformly on ``[sigma_min, sigma_max]`` and uses the usual ``sigma^2``
-weighting, so the per-sample loss is ``mean_i (sigma s_theta(x0 + sigma eps, sigma)_i + eps_i)^2``
-(a per-site mean, so its scale does not depend on ``L``). All randomness (data samples, sigma, eps)
-comes from one ``torch.Generator`` seeded with ``TrainConfig.seed``; the model's initialisation comes
-from its own config seed. Same seeds, same numbers on CPU.
+Training draws ``sigma`` log-uniformly on ``[sigma_min, sigma_max]``. The per-sample loss is
+``lambda(sigma) mean_i (s_theta(x0 + sigma eps, sigma)_i + eps_i / sigma)^2`` with ``lambda = sigma^p``
+(a per-site mean, so its scale does not depend on ``L``): ``p = 2`` is the usual sigma^2 weighting,
+``p = 0`` the paper's Eq. 3 as written. The rest of the recipe is ``TrainConfig``'s (antithetic noise
+pairs, learning-rate schedule, an EMA of the weights); its defaults are the recipe fdlf started with, and
+a recipe field at its default is left out of run ids (``id_fields``), so runs made before it existed
+keep their ids. All randomness (data samples, sigma, eps) comes from one ``torch.Generator`` seeded
+with ``TrainConfig.seed``; the model's initialisation comes from its own config seed. Same seeds, same
+numbers on CPU.
 """
 from __future__ import annotations
 
@@ -55,6 +59,12 @@ class TrainConfig:
     sigma_min: float = 0.005  # smallest training noise (also the diagnostics' evaluation noise)
     sigma_max: float = 1.0    # largest training noise
     seed: int = 0             # data, noise and sigma draws
+    # the DSM recipe beyond the paper's stated settings (defaults: fdlf's original recipe; RECIPE_DEFAULTS)
+    weight_power: float = 2.0   # loss weight lambda(sigma) = sigma^p on |s + eps / sigma|^2 (0: paper Eq. 3)
+    antithetic: bool = False    # each (x0, sigma, eps) is used twice, as x0 + sigma eps and x0 - sigma eps
+    schedule: str = "constant"  # learning rate: "constant", or "cosine" (linear warm-up, then cosine to 0)
+    warmup: float = 0.0         # fraction of the steps the "cosine" schedule warms up (linearly) for
+    ema: float = 0.0            # decay of an EMA of the weights, which the trained model gets (0: no EMA)
 
     def __post_init__(self):
         lattice.check_L(self.L)
@@ -63,6 +73,27 @@ class TrainConfig:
         lattice.check_positive(self.lr, "lr")
         _check_sigma_range(self.sigma_min, self.sigma_max)
         lattice.check_int(self.seed, "seed", 0)
+        if not isinstance(self.weight_power, (int, float)) or isinstance(self.weight_power, bool) \
+                or not 0 <= self.weight_power <= 2:
+            raise ValueError(f"weight_power must be a number in [0, 2]; got {self.weight_power!r}")
+        if not isinstance(self.antithetic, bool):
+            raise TypeError(f"antithetic must be a bool; got {type(self.antithetic).__name__}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
+        if not isinstance(self.warmup, (int, float)) or isinstance(self.warmup, bool) or not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction of the steps in [0, 1); got {self.warmup!r}")
+        if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be a decay in [0, 1) (0: no EMA); got {self.ema!r}")
+
+
+SCHEDULES = ("constant", "cosine")
+RECIPE_DEFAULTS = {"weight_power": 2.0, "antithetic": False, "schedule": "constant", "warmup": 0.0, "ema": 0.0}
+
+
+def id_fields(train: dict) -> dict:
+    """A ``TrainConfig`` dict as run ids hash it: recipe fields at their ``RECIPE_DEFAULTS`` left out, so a
+    run of the original recipe has the id it had before those fields existed."""
+    return {k: v for k, v in train.items() if not (k in RECIPE_DEFAULTS and v == RECIPE_DEFAULTS[k])}
 
 
 @dataclass
@@ -111,19 +142,56 @@ def sample_sigma(n: int, sigma_min: float, sigma_max: float, generator: torch.Ge
     return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min)))
 
 
-def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """Per-sample sigma^2-weighted DSM loss (Eq. 3): ``x0, eps (n, L, L)``, ``sigma`` float or ``(n,)`` -> ``(n,)``."""
+def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor,
+             weight_power: float = 2.0, antithetic: bool = False) -> torch.Tensor:
+    """Per-sample DSM loss (Eq. 3, weighted by ``sigma^weight_power``): ``x0, eps (n, L, L)``, ``sigma``
+    float or ``(n,)`` -> ``(n,)``. ``antithetic``: the mean of the losses at ``eps`` and ``-eps`` (the same
+    expectation; at small sigma the O(1 / sigma) noise terms of the two cancel in the gradient)."""
     x0 = lattice.check_field(x0, "x0")
     eps = lattice.check_field(eps, "eps", L=x0.shape[-1])
     if eps.shape != x0.shape:
         raise ValueError(f"eps must have the shape of x0, {tuple(x0.shape)}; got {tuple(eps.shape)}")
-    return _dsm_residual(model, x0, check_sigma(sigma, x0.shape[0]), eps)
+    probe = TrainConfig(4, 1, 1, weight_power=weight_power, antithetic=antithetic)  # validates the two
+    return _dsm_residual(model, x0, check_sigma(sigma, x0.shape[0]), eps, probe.weight_power, probe.antithetic)
 
 
-def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor, weight_power: float = 2.0,
+                  antithetic: bool = False) -> torch.Tensor:
     """The unchecked body of ``dsm_loss``; ``score_fn(x, sigma)`` is the model."""
     sig = sigma.to(x0.dtype)[:, None, None]
-    return ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
+    # (sigma s + eps)^2 is the sigma^2-weighted residual; sigma^(p - 2) turns it into weight sigma^p
+    scale = sigma.to(x0.dtype) ** (weight_power - 2)
+    loss = ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
+    if antithetic:
+        loss = (loss + ((sig * score_fn(x0 - sig * eps, sigma) - eps) ** 2).mean(dim=(1, 2))) / 2
+    return loss * scale
+
+
+def _lr_factor(cfg: TrainConfig):
+    """The learning-rate multiplier of ``cfg.schedule`` at optimiser step ``k`` (for ``LambdaLR``)."""
+    if cfg.schedule == "constant":
+        return lambda k: 1.0
+    warm = round(cfg.warmup * cfg.steps)
+    span = cfg.steps - warm
+    return lambda k: (k + 1) / warm if k < warm else 0.5 * (1 + math.cos(math.pi * (k - warm) / span))
+
+
+class _EMA:
+    """``e_k = d e_(k-1) + (1 - d) theta_k`` over a list of tensors, ``e_0 = theta_0`` (the initial weights)."""
+
+    def __init__(self, params: list[torch.Tensor], decay: float):
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in params]
+
+    def update(self, params: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for e, p in zip(self.shadow, params):
+                e.lerp_(p.detach(), 1 - self.decay)
+
+    def copy_to(self, params: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for e, p in zip(self.shadow, params):
+                p.copy_(e)
 
 
 def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator,
@@ -146,20 +214,29 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     cfg = _check_train_config(cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = model_dtype(model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg))
+    ema = _EMA(params, cfg.ema) if cfg.ema else None
     losses = []
     model.train()
     start = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L}", disable=not progress, leave=False)
     for _ in bar:
-        loss = dsm_loss(model, *_draw_batch(data, cfg, gen, dtype)).mean()
+        x0, sigma, eps = _draw_batch(data, cfg, gen, dtype)
+        loss = dsm_loss(model, x0, sigma, eps, cfg.weight_power, cfg.antithetic).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        schedule.step()
+        if ema:
+            ema.update(params)
         losses.append(loss.item())
         if not math.isfinite(losses[-1]):
             raise FloatingPointError(f"DSM loss became {losses[-1]} at step {len(losses)}; lower lr (now {cfg.lr})")
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
+    if ema:
+        ema.copy_to(params)
     model.eval()
     return TrainResult(model, losses, cfg, data.config, time.perf_counter() - start)
 
@@ -203,10 +280,13 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     scorer = _Scorer(copy.deepcopy(models[0]).to("meta"))
 
     def model_loss(p, x0, sigma, eps):
-        return _dsm_residual(lambda x, sig: torch.func.functional_call(scorer, p, (x, sig)), x0, sigma, eps).mean()
+        return _dsm_residual(lambda x, sig: torch.func.functional_call(scorer, p, (x, sig)), x0, sigma, eps,
+                             cfg.weight_power, cfg.antithetic).mean()
 
     losses_of = torch.func.vmap(model_loss)
     opt = torch.optim.Adam(params.values(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg))
+    ema = _EMA(list(params.values()), cfg.ema) if cfg.ema else None
     losses: list[list[float]] = [[] for _ in models]
     start = time.perf_counter()
     bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L} x{len(models)} stacked", disable=not progress, leave=False)
@@ -217,13 +297,18 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
         opt.zero_grad(set_to_none=True)
         per_model.sum().backward()  # model k's weights get model k's gradient only
         opt.step()
+        schedule.step()
+        if ema:
+            ema.update(list(params.values()))
         for k, value in enumerate(per_model.tolist()):
             losses[k].append(value)
             if not math.isfinite(value):
                 raise FloatingPointError(f"DSM loss of model {k} (seed {seeds[k]}) became {value} at step "
                                          f"{len(losses[k])}; lower lr (now {cfg.lr})")
-        bar.set_postfix(loss=f"{sum(per_model.tolist()) / len(models):.4f}", refresh=False)
+        bar.set_postfix(loss=f"{sum(per_model.tolist()) / len(models):.4g}", refresh=False)
     wall_s = (time.perf_counter() - start) / len(models)
+    if ema:
+        ema.copy_to(list(params.values()))
     with torch.no_grad():
         for k, model in enumerate(models):
             for name, param in model.named_parameters():
@@ -248,8 +333,9 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     receptive field is too small" from "training did not get there". Each step draws ``cfg.batch_size``
     fresh samples at ``cfg.L`` (seeded by ``cfg.seed``) and takes an Adam step on the relative squared
     error ``sum (s_theta - s_0)^2 / sum s_0^2`` (the square of Eq. 16 on the batch), with the learning rate
-    decaying from ``cfg.lr`` to 0 on a cosine over ``cfg.steps``. ``cfg.sigma_max`` is not used. Trains in
-    place; the losses are the batch relative squared errors.
+    decaying from ``cfg.lr`` to 0 on a cosine over ``cfg.steps``. ``cfg.sigma_max`` and the DSM recipe
+    fields (weighting, antithetic pairs, schedule, EMA) are not used. Trains in place; the losses are the
+    batch relative squared errors.
     """
     check_data_source(data)
     if not callable(getattr(data, "score", None)):

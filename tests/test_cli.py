@@ -134,7 +134,7 @@ def _reproduce_with_unreadable_results(tmp_path, monkeypatch, capsys, stub_repor
     # each figure executes its own notebook (the experiment's .notebook)
     assert [p.rsplit("/", 1)[-1] for p in executed] == [exp.notebook for exp in ex.EXPERIMENTS.values()]
     for fig in figures:
-        assert f"{fig:<7} FAILED: ValueError: {fig} results are damaged" in out
+        assert f"{fig:<8} FAILED: ValueError: {fig} results are damaged" in out
 
 
 def test_a_figure_that_fails_after_its_notebook_still_gets_a_status_row(tmp_path, monkeypatch, capsys):

@@ -49,3 +49,17 @@ def test_floor_is_drawn_dotted_beside_the_dsm_runs(summary2d):
     assert not any(t.line.dash == "dot" for t in plots.receptive_field_sweep(dsm, L=64).data)
     alone = plots.locality_floor(floor, L=32)
     assert [(t.name, list(t.x), list(t.y)) for t in alone.data] == [("medium_range", [2, 4, 8], [0.2, 0.4, 0.8])]
+
+
+def test_ablation_table_puts_each_recipe_beside_the_floor(summary2d):
+    rows = [{"recipe": rec, "family": "medium_range", "blocks": 1, "R_eff": 4, "L": L, "n_seeds": 3,
+             "score_rmse_mean": v, "score_rmse_sem": 0.01, "train_wall_s_mean": w}
+            for rec, v, w in (("original", 0.40, 30.0), ("new", 0.33, 60.0)) for L in (32, 64)]
+    floor = summary2d({("medium_range", 4, 64): (0.30, 0.5), ("medium_range", 8, 64): (0.2, 0.5)})
+    table = plots.ablation_table(rows, floor=floor, L=64).data[0]
+    cols = dict(zip(table.header.values, table.cells.values))
+    assert list(cols["recipe"]) == ["original", "new", "locality floor"]
+    assert list(cols["medium_range R_eff=4"]) == ["0.400 ± 0.010 (1.33x)", "0.330 ± 0.010 (1.10x)", "0.300"]
+    assert list(cols["train s / run"]) == ["30", "60", ""]
+    alone = dict(zip(*(lambda t: (t.header.values, t.cells.values))(plots.ablation_table(rows).data[0])))
+    assert list(alone["recipe"]) == ["original", "new"] and "(" not in alone["medium_range R_eff=4"][0]

@@ -21,6 +21,7 @@ def quick(tmp_path_factory):
 ARTIFACTS = {"fig1": ("comparison.csv", "fig1a_score_rmse.html", "fig1b_response_error.html"),
              "floor": ("floor_rmse_vs_radius.html",),
              "fig2": ("comparison.csv", "fig2_receptive_field.html", "table3.html"),
+             "ablation": ("ablation_table.html",),
              "fig4": ("fig4_boundary_response.html", "fig4_response_profile.html", "fig4_correlation_length.html")}
 
 

@@ -432,3 +432,88 @@ def test_exact_score_fit_is_seeded_and_needs_an_exact_score(gen):
     pool_like = IsingData(IsingPoolConfig(8, 0.3, 4), progress=False)  # samples, but no exact score
     with pytest.raises(TypeError, match="exact score"):
         fit_exact_score(pool_like, LocalCNN(1, 4), TrainConfig(8, 1, 1), progress=False)
+
+
+# ----------------------------------------------------------------------------------------- the DSM recipe
+
+def test_antithetic_loss_is_the_mean_over_plus_and_minus_eps(gen):
+    model, x0 = LocalCNN(1, 4, seed=1), teachers.make("simple_local").sample(3, 8, generator=gen(0)).float()
+    sigma, eps = torch.tensor([0.005, 0.1, 0.9]), torch.randn(3, 8, 8, generator=gen(1))
+    plus, minus = dsm_loss(model, x0, sigma, eps), dsm_loss(model, x0, sigma, -eps)
+    assert torch.allclose(dsm_loss(model, x0, sigma, eps, antithetic=True), (plus + minus) / 2, rtol=1e-6, atol=0)
+    # so its expectation over eps ~ N(0, I) is the plain loss's: eps and -eps have the same law
+    many = torch.randn(4000, 8, 8, generator=gen(2))
+    with torch.no_grad():
+        x, s = x0[:1].expand(4000, 8, 8), torch.full((4000,), 0.3)
+        a, b = dsm_loss(model, x, s, many, antithetic=True), dsm_loss(model, x, s, many)
+    assert abs(float(a.mean() - b.mean())) < 3 * float(b.std()) / 4000 ** 0.5
+
+
+def test_antithetic_pairs_cancel_the_small_sigma_gradient_noise(gen):
+    """At sigma_min the plain DSM gradient is dominated by eps; the antithetic pair removes that term."""
+    model, x0 = LocalCNN(1, 8, seed=1), teachers.make("medium_range").sample(1, 16, generator=gen(0)).float()
+    sigma = torch.tensor([0.005])
+
+    def grad_variance(antithetic: bool) -> float:
+        grads = []
+        for k in range(16):
+            model.zero_grad()
+            dsm_loss(model, x0, sigma, torch.randn(1, 16, 16, generator=gen(10 + k)), antithetic=antithetic).sum().backward()
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        return float(torch.stack(grads).var(0).sum())
+
+    assert grad_variance(True) < 0.01 * grad_variance(False)
+
+
+def test_weight_power_reweights_by_sigma(gen):
+    model, x0 = LocalCNN(1, 4, seed=1), torch.randn(3, 8, 8, generator=gen(0))
+    sigma, eps = torch.tensor([0.005, 0.1, 0.9]), torch.randn(3, 8, 8, generator=gen(1))
+    usual, eq3 = dsm_loss(model, x0, sigma, eps), dsm_loss(model, x0, sigma, eps, weight_power=0.0)
+    assert torch.allclose(eq3, usual / sigma ** 2, rtol=1e-5, atol=0)  # Eq. 3 as written: |s + eps / sigma|^2
+    with torch.no_grad():
+        direct = ((model(x0 + sigma[:, None, None] * eps, sigma) + eps / sigma[:, None, None]) ** 2).mean((1, 2))
+    assert torch.allclose(eq3, direct, rtol=1e-4, atol=0)
+
+
+def test_ema_weights_equal_their_definition():
+    teacher, base = teachers.make("simple_local"), TrainConfig(8, 3, 2, lr=1e-2, seed=4)
+    thetas = [[p.detach().clone() for p in LocalCNN(1, 4, seed=2).parameters()]]
+    for k in (1, 2, 3):  # theta_k: the weights after k plain steps (same seed, same batches)
+        model = LocalCNN(1, 4, seed=2)
+        train_dsm(teacher, model, dataclasses.replace(base, steps=k), progress=False)
+        thetas.append([p.detach().clone() for p in model.parameters()])
+    decay, ema = 0.7, thetas[0]
+    for theta in thetas[1:]:
+        ema = [decay * e + (1 - decay) * t for e, t in zip(ema, theta)]
+    model = LocalCNN(1, 4, seed=2)
+    train_dsm(teacher, model, dataclasses.replace(base, ema=decay), progress=False)
+    for got, want in zip(model.parameters(), ema):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_cosine_schedule_warms_up_and_decays_to_zero():
+    from fdlf_core.training import _lr_factor
+
+    factor = _lr_factor(TrainConfig(8, 10, 1, schedule="cosine", warmup=0.4))
+    values = [factor(k) for k in range(10)]
+    assert values[:4] == [0.25, 0.5, 0.75, 1.0] and values[4] == 1.0
+    assert all(a > b for a, b in zip(values[4:], values[5:])) and values[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 6)))
+    assert _lr_factor(TrainConfig(8, 10, 1))(7) == 1.0
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("weight_power", 3.0, "weight_power must be"), ("weight_power", True, "weight_power must be"),
+    ("antithetic", 1, "antithetic must be a bool"), ("schedule", "linear", "schedule must be one of"),
+    ("warmup", 1.0, "warmup must be"), ("warmup", -0.1, "warmup must be"), ("ema", 1.0, "ema must be"), ("ema", -0.1, "ema must be"),
+])
+def test_bad_recipe(field, value, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TrainConfig(8, 10, 1, **{field: value})
+
+
+def test_recipe_fields_at_their_defaults_stay_out_of_the_ids():
+    from fdlf_core.training import RECIPE_DEFAULTS, id_fields
+
+    plain = dataclasses.asdict(TrainConfig(8, 10, 1))
+    assert set(RECIPE_DEFAULTS) <= set(plain) and set(id_fields(plain)) == set(plain) - set(RECIPE_DEFAULTS)
+    assert id_fields(dataclasses.asdict(TrainConfig(8, 10, 1, antithetic=True)))["antithetic"] is True

@@ -16,7 +16,7 @@ from typing import ClassVar, Protocol
 
 from ..models import LocalCNN
 from ..provenance import config_hash
-from ..training import DataSource, TrainConfig, TrainResult
+from ..training import DataSource, TrainConfig, TrainResult, id_fields
 
 EVAL_SEED_OFFSET = 10_000  # evaluation draws from seed + offset: disjoint from the training stream
 
@@ -32,10 +32,12 @@ class Budget:
     sigma_min: float = 0.005
     sigma_max: float = 1.0
     width: int = 32             # CNN channels (the paper does not give it)
+    recipe: tuple[tuple[str, object], ...] = ()  # TrainConfig recipe fields that differ from RECIPE_DEFAULTS
 
     def train_config(self, L: int, seed: int) -> TrainConfig:
         """The DSM settings of one run of this budget at training size ``L``."""
-        return TrainConfig(L, self.steps, self.batch_size, self.lr, self.sigma_min, self.sigma_max, seed)
+        return TrainConfig(L, self.steps, self.batch_size, self.lr, self.sigma_min, self.sigma_max, seed,
+                           **dict(self.recipe))
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,14 @@ class RunSpec:
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the labels): keys result rows."""
         content = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS}
-        return config_hash({**content, **self._fit_key()})
+        return config_hash({**content, "train": id_fields(self.train), **self._fit_key()})
 
     @property
     def train_id(self) -> str:
         """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
         evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": self.train, **self._fit_key()})
+        return config_hash({"teacher": self.teacher, "model": self.model, "train": id_fields(self.train),
+                            **self._fit_key()})
 
     def build_model(self) -> LocalCNN:
         """The untrained model of this run (its config carries its initialisation seed)."""
