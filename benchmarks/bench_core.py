@@ -1,4 +1,5 @@
-"""Core benchmark: teacher sample/score/response, DSM training steps against matmul peak, stacked-seed
+"""Core benchmark: teacher sample/score/response, DSM training steps against matmul peak, the cost per step
+of each DSM recipe of the ablation against the original one, stacked-seed
 training against one model at a time, the achieved GFLOP/s of finished reproduction runs, and Ising
 Wolff throughput (cluster flips/s near beta_c) and exact-method timings.
 
@@ -23,6 +24,7 @@ from torch.utils.benchmark import Timer
 from fdlf_core import ising, teachers
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
+from fdlf_core.experiments.ablation import RECIPES
 from fdlf_core.training import TrainConfig, dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
 
 
@@ -110,7 +112,7 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
 
 
-SECTIONS = ("teachers", "steps", "stacked", "reproduction", "ising")
+SECTIONS = ("teachers", "steps", "recipes", "stacked", "reproduction", "ising")
 
 
 def main() -> None:
@@ -152,6 +154,19 @@ def main() -> None:
                 gflops = conv_train_flops(model, L, batch) / s / 1e9
                 label = f"L={L} B={blocks} w={width} b={batch}" + (" +teacher" if with_teacher else "")
                 print(f"{label:<34} {1e3 * s:>8.2f} {gflops:>8.1f} {gflops / peak:>9.2f}")
+
+    if "recipes" in args.only:
+        # a whole train_dsm step (batch draw, loss, backward, Adam, schedule, EMA) per recipe, Fig. 2's
+        # paper settings; the ratio is to the original recipe measured in this same run
+        print(f"\n{'recipe (Fig. 2 step, L=32 b=8)':<34} {'B':>2} {'ms/step':>8} {'/ original':>10}")
+        teacher = teachers.make("medium_range")
+        for blocks in (1, 6):
+            base = None
+            for name, fields in RECIPES.items():
+                cfg = TrainConfig(32, 5, 8, **dict(fields))
+                s = median_s(lambda: train_dsm(teacher, LocalCNN(blocks, 32), cfg, progress=False), t_min) / cfg.steps
+                base = s if base is None else base
+                print(f"{name[:34]:<34} {blocks:>2} {1e3 * s:>8.1f} {s / base:>10.2f}")
 
     if "stacked" in args.only:
         # 1 thread is what each worker of `fdlf reproduce --jobs <cores>` gets
