@@ -44,10 +44,15 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"trained in {out['rows'][0]['train_wall_s']:.1f} s; untrained score RMSE at L={args.L}: {untrained:.3f}")
     if args.save:
         print(f"checkpoint: {save}")
-    print(f"\n{'L':>4}  {'score RMSE (Eq.16)':>18}  {'near resp. err':>14}  {'far resp. err':>13}  {'eval s':>6}")
+    print(f"\n{'':>4}  {'':>18}  {'response error (Eq. 17), relative to':^43}")
+    print(f"{'L':>4}  {'score RMSE (Eq.16)':>18}  {'near band':>9} {'far band':>9}  {'total: near':>11} {'far':>6}  "
+          f"{'eval s':>6}")
+    rel = lambda v: "undef." if v != v else f"{v:.3f}"  # NaN: the exact band response is ~0
     for row in out["rows"]:
-        print(f"{row['L']:>4}  {row['score_rmse']:>18.3f}  {row['near']:>14.3f}  {row['far']:>13.3f}  "
-              f"{row['eval_wall_s']:>6.1f}")
+        print(f"{row['L']:>4}  {row['score_rmse']:>18.3f}  {rel(row['near']):>9} {rel(row['far']):>9}  "
+              f"{row['near_of_total']:>11.3f} {row['far_of_total']:>6.3f}  {row['eval_wall_s']:>6.1f}")
+    print(f"\n'undef.': the exact response of that band is below {100 * diagnostics.UNDEFINED_BELOW:.0f} % of the "
+          f"total, so an error relative to it means nothing; the 'total' columns divide by the whole response.")
     print("\nA local teacher inside the receptive field keeps the RMSE flat in L; try --family complex_long.")
     return 0
 

@@ -16,7 +16,12 @@ Response error (Eq. 17), the definition used everywhere in fdlf:
   beyond the near band, up to ``L/2``), ``delta = 0.01``.
 
 A model that ignores a region entirely has relative error 1 on it; a far error near 1 means the
-far response is not captured.
+far response is not captured. A relative band error divides by the exact response of that band, which
+is ~0 where a local teacher has (almost) no response, so it is reported as undefined (NaN) where the
+band's exact response is below ``UNDEFINED_BELOW`` (5 %) of the total; ``near_of_total`` /
+``far_of_total`` divide the same error by the exact *total* response instead,
+``sqrt(sum_n (Delta s_0,near^2 + Delta s_0,far^2))``, so they stay readable for every teacher (a model
+that ignores a band scores that band's share of the total response).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ NEAR_BAND = (1, 2)
 FAR_BAND = (3, None)
 DELTA = 0.01
 SIGMA_EVAL = 0.005
+UNDEFINED_BELOW = 0.05  # a band whose exact response is below this fraction of the total: relative error NaN
 
 
 def _check_common(model, teacher, L, n, seed, sigma):
@@ -115,8 +121,10 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
                     delta: float = DELTA, sigma: float = SIGMA_EVAL) -> dict[str, object]:
     """Near and far relative response errors (Eq. 17, definition in the module docstring).
 
-    Returns ``{"near": float, "far": float, "definition": dict}``; ``definition`` records the bands,
-    ``delta``, ``sigma``, ``n``, ``seed`` and the normalisation, for result files.
+    Returns ``{"near", "far", "near_of_total", "far_of_total": float, "definition": dict}``: the relative
+    band errors (NaN where the band's exact response is below ``UNDEFINED_BELOW`` of the total) and the
+    same errors over the exact total response; ``definition`` records the bands, ``delta``, ``sigma``,
+    ``n``, ``seed``, the normalisations and each band's share of the total, for result files.
     """
     L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     if L // 2 < FAR_BAND[0]:
@@ -125,13 +133,20 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     delta = lattice.check_positive(delta, "delta")
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
-    near, far = _relative(d_exact, d_model).tolist()
+    error = ((d_model - d_exact) ** 2).sum(-1)             # (2,): squared error per band
+    band = (d_exact ** 2).sum(-1)                           # (2,): exact response energy per band
+    share = torch.sqrt(band / band.sum())                   # each band's rms share of the total response
+    relative = torch.where(share >= UNDEFINED_BELOW, torch.sqrt(error / band), torch.tensor(float("nan")))
+    of_total = torch.sqrt(error / band.sum())
     definition = {
         "near_band": list(NEAR_BAND), "far_band": [FAR_BAND[0], L // 2], "delta": delta, "sigma": sigma,
         "n": n, "seed": seed, "perturbation": "constant shift delta on the band's sites around a random probe",
         "normalisation": "sqrt(sum_n (ds_model - ds_exact)^2 / sum_n ds_exact^2) at the probe",
+        "normalisation_of_total": "sqrt(sum_n (ds_model - ds_exact)^2 / sum_n (ds_exact_near^2 + ds_exact_far^2))",
+        "undefined_below": UNDEFINED_BELOW, "near_share": float(share[0]), "far_share": float(share[1]),
     }
-    return {"near": near, "far": far, "definition": definition}
+    return {"near": float(relative[0]), "far": float(relative[1]), "near_of_total": float(of_total[0]),
+            "far_of_total": float(of_total[1]), "definition": definition}
 
 
 def _response_rows(response_row, site):

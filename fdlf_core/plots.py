@@ -16,12 +16,14 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from .atomic import atomic_write
+from .diagnostics import UNDEFINED_BELOW
 from .paper import REPORTED
 
 COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
            "complex_long": "#d62728"}
 METRIC_LABELS = {"score_rmse": "clean-score relative RMSE (Eq. 16)", "near": "near-response error (Eq. 17)",
-                 "far": "far-response error (Eq. 17)"}
+                 "far": "far-response error (Eq. 17)", "near_of_total": "near error / total response",
+                 "far_of_total": "far error / total response"}
 
 
 def _finite(v: float) -> float | None:
@@ -70,12 +72,25 @@ def size_sweep_rmse(summary: list[dict], title: str = "Fig. 1a: score RMSE vs la
 
 
 def size_sweep_response(summary: list[dict], title: str = "Fig. 1b: response error vs lattice size") -> go.Figure:
-    """Fig. 1b: near (solid) and far (dashed) response errors vs ``L`` per family, log y axis."""
+    """Fig. 1b: near (solid) and far (dashed) response errors vs ``L`` per family, log y axis.
+
+    Relative band errors where they are defined (a point is left out where the exact band response is
+    below ``diagnostics.UNDEFINED_BELOW`` of the total); where the summary has them, the errors over the
+    total response are drawn dotted, thin, beside them ("of total").
+    """
     fig = go.Figure()
     for fam in _families(summary):
         fig.add_trace(_trace(summary, "L", "near", fam, name=f"{fam} near"))
         fig.add_trace(_trace(summary, "L", "far", fam, dash="dash", name=f"{fam} far"))
+        for band in ("near", "far"):
+            if any(_finite(r.get(f"{band}_of_total_mean")) is not None for r in summary if r["family"] == fam):
+                trace = _trace(summary, "L", f"{band}_of_total", fam, dash="dot", name=f"{fam} {band}, of total")
+                trace.line.width = 1
+                fig.add_trace(trace)
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), annotation_text="model ignores the band")
+    fig.add_annotation(text=f"relative errors are undefined (not drawn) where the exact band response is below "
+                            f"{100 * UNDEFINED_BELOW:.0f} % of the total", xref="paper", yref="paper", x=0, y=-0.18,
+                       showarrow=False, font=dict(size=10))
     fig.update_layout(title=title, xaxis_title="evaluation lattice size L (trained at L=16)",
                       yaxis_title="relative response error (Eq. 17)", yaxis_type="log", template="plotly_white")
     return fig

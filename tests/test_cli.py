@@ -23,8 +23,11 @@ def test_demo_prints_a_row_per_size_and_saves_a_loadable_checkpoint(tmp_path, ca
     assert main(TINY + ["--save", str(ckpt)]) == 0
     out = capsys.readouterr().out
     rows = _rows(out)
-    assert [r[0] for r in rows] == ["8", "16"]
-    assert all(float(v) >= 0 for r in rows for v in r[1:4])
+    assert [r[0] for r in rows] == ["8", "16"] and all(len(r) == 7 for r in rows)
+    # score RMSE, near / far relative ("undef." where the exact band response is ~0), near / far of total
+    assert all(float(v) >= 0 for r in rows for v in r[1:2] + r[4:6])
+    assert all(v == "undef." or float(v) >= 0 for r in rows for v in r[2:4])
+    assert "'undef.': the exact response of that band is below 5 % of the total" in out
     assert "seed 10000, disjoint from training" in out  # evaluation on eval_seed = 10000 + seed
     loaded = load_checkpoint(ckpt)
     assert loaded.config.steps == 4 and loaded.config.seed == 0 and loaded.data_config.family == "simple_local"
@@ -49,7 +52,9 @@ def test_demo_is_the_sweep_run_through_the_runner_and_writes_nothing(tmp_path, m
     assert spec.eval_sizes == spec.response_sizes == (8, 16) and spec.eval_n == spec.response_n == 2
     printed = _rows(capsys.readouterr().out)
     assert [float(r[1]) for r in printed] == pytest.approx([row["score_rmse"] for row in out["rows"]], abs=5e-4)
-    assert [float(r[3]) for r in printed] == pytest.approx([row["far"] for row in out["rows"]], abs=5e-4)
+    assert [float(r[5]) for r in printed] == pytest.approx([row["far_of_total"] for row in out["rows"]], abs=5e-4)
+    shown = lambda v: "undef." if v != v else f"{v:.3f}"
+    assert [r[3] for r in printed] == [shown(row["far"]) for row in out["rows"]]
 
 
 @pytest.mark.parametrize("args,message", [

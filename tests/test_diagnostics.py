@@ -1,4 +1,7 @@
 """diagnostics: Eq. 16 and Eq. 17 against exact limiting cases, Eq. 5 tails against hand-made rows."""
+import json
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -42,9 +45,12 @@ def test_exact_student_scores_zero_and_silent_student_scores_one(family):
     assert diagnostics.score_rmse(ExactScore(t), t, 8, n=2) == 0.0
     assert diagnostics.score_rmse(Zero(), t, 8, n=2) == pytest.approx(1.0, abs=1e-15)
     exact = diagnostics.response_errors(ExactScore(t), t, 8, n=3)
-    assert exact["near"] == 0.0 and exact["far"] == 0.0
     silent = diagnostics.response_errors(Zero(), t, 8, n=3)
-    assert silent["near"] == pytest.approx(1.0) and silent["far"] == pytest.approx(1.0)
+    assert exact["near"] == 0.0 and silent["near"] == pytest.approx(1.0)
+    if family == "simple_local":  # its far band holds < 5 % of the response: the relative error is undefined
+        assert math.isnan(exact["far"]) and math.isnan(silent["far"])
+    else:
+        assert exact["far"] == 0.0 and silent["far"] == pytest.approx(1.0)
 
 
 def test_response_definition_is_recorded():
@@ -78,7 +84,8 @@ def test_evaluation_is_reproducible():
     t = teachers.make("complex_local")
     m = LocalCNN(1, 4)
     assert diagnostics.score_rmse(m, t, 8, seed=3) == diagnostics.score_rmse(m, t, 8, seed=3)
-    assert diagnostics.response_errors(m, t, 8, seed=3) == diagnostics.response_errors(m, t, 8, seed=3)
+    first, again = (json.dumps(diagnostics.response_errors(m, t, 8, seed=3), sort_keys=True) for _ in range(2))
+    assert first == again  # as text, so an undefined (NaN) band compares equal to itself
 
 
 def test_tail_fraction_hand_computed():
@@ -128,3 +135,24 @@ def test_tail_curve_is_the_tail_fraction_at_every_radius():
         assert torch.allclose(curve[:, R], brute, atol=1e-14)
         assert diagnostics.tail_fraction(rows[0], (3, 5), R) == pytest.approx(float(brute[0]), abs=1e-14)
     assert diagnostics.tail_fraction(rows[0], (3, 5), 100) == 0.0
+
+
+@pytest.mark.parametrize("family", ["simple_local", "medium_range", "complex_long"])
+def test_errors_over_the_total_response(family):
+    t = teachers.make(family)
+    silent = diagnostics.response_errors(Zero(), t, 16, n=4, seed=1)
+    share = silent["definition"]["near_share"], silent["definition"]["far_share"]
+    # a model with no response scores each band's share of the total, and the shares make up the total
+    assert (silent["near_of_total"], silent["far_of_total"]) == pytest.approx(share, rel=1e-12)
+    assert share[0] ** 2 + share[1] ** 2 == pytest.approx(1.0, rel=1e-12)
+    for band, s in zip(("near", "far"), share):  # relative errors: 1 where defined, NaN where the band is ~empty
+        assert silent[band] == pytest.approx(1.0) if s >= diagnostics.UNDEFINED_BELOW else math.isnan(silent[band])
+    exact = diagnostics.response_errors(ExactScore(t), t, 16, n=4, seed=1)
+    assert exact["near_of_total"] == exact["far_of_total"] == 0.0
+
+
+def test_a_local_teachers_far_band_is_undefined_and_a_long_ones_is_not():
+    local = diagnostics.response_errors(Zero(), teachers.make("simple_local"), 32, n=4, seed=2)
+    long = diagnostics.response_errors(Zero(), teachers.make("complex_long"), 32, n=4, seed=2)
+    assert local["definition"]["far_share"] < diagnostics.UNDEFINED_BELOW and math.isnan(local["far"])
+    assert long["definition"]["far_share"] > 0.3 and long["far"] == pytest.approx(1.0)

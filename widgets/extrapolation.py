@@ -91,7 +91,8 @@ class ExtrapolationExplorer(Explorer):
             rmse.add_scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows], name=label,
                              error_y=dict(type="data", array=[_num(r["score_rmse_sem"]) for r in rows]),
                              mode="lines+markers")
-            banded = [r for r in rows if r["far_mean"] == r["far_mean"]]  # NaN off the response sizes
+            # NaN off the response sizes (and a relative band error is NaN where that band has ~no response)
+            banded = [r for r in rows if r["near_mean"] == r["near_mean"] or r["far_mean"] == r["far_mean"]]
             for r in banded:
                 (near_lo, near_hi), far_lo = diagnostics.NEAR_BAND, diagnostics.FAR_BAND[0]
                 resp.add_scatter(x=[(near_lo + near_hi) / 2, (far_lo + r["L"] // 2) / 2],  # band centres

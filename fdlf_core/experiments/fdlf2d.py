@@ -24,7 +24,7 @@ from .. import diagnostics, stats, teachers
 from ..models import LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, Budget, RunSpec
 
-SUMMARY_METRICS = ("score_rmse", "near", "far")
+SUMMARY_METRICS = ("score_rmse", "near", "far", "near_of_total", "far_of_total")
 SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
                   **{f"{m}_{s}": float for m in SUMMARY_METRICS for s in ("mean", "sem")}}
 
@@ -74,11 +74,12 @@ class SweepRun(RunSpec):
             row = {"eval_seed": seed, "blocks": self.blocks, "R_eff": self.R_eff, "width": self.model["width"],
                    "train_L": self.train["L"], "L": L,
                    "score_rmse": diagnostics.score_rmse(model, teacher, L, n=self.eval_n, seed=seed),
-                   "near": None, "far": None,
+                   "near": None, "far": None, "near_of_total": None, "far_of_total": None,
                    "score_rmse_definition": {"n": self.eval_n, "seed": seed, "sigma": diagnostics.SIGMA_EVAL}}
             if L in self.response_sizes:
                 resp = diagnostics.response_errors(model, teacher, L, n=self.response_n, seed=seed)
-                row.update(near=resp["near"], far=resp["far"], response_definition=resp["definition"])
+                row.update({k: resp[k] for k in ("near", "far", "near_of_total", "far_of_total")},
+                           response_definition=resp["definition"])
             row["eval_wall_s"] = time.perf_counter() - t0
             rows.append(row)
         return rows
@@ -154,6 +155,8 @@ class SweepExperiment:
         for (family, blocks, R_eff, L), rs in sorted(groups.items()):
             entry = {"family": family, "blocks": blocks, "R_eff": R_eff, "L": L, "n_seeds": len(rs)}
             for m in SUMMARY_METRICS:
+                # None: not measured (rows from before a metric existed, eval sizes without responses);
+                # NaN: undefined (a relative band error where the exact band response is ~0) -- it stays NaN
                 vals = [float(r[m]) for r in rs if r.get(m) is not None]
                 entry[f"{m}_mean"] = stats.mean(vals)
                 entry[f"{m}_sem"] = stats.sem(vals)
