@@ -283,13 +283,24 @@ class _Session:
         self.started = time.perf_counter()
 
     def start(self, specs: list, todo: list, jobs: int, executor: cf.Executor | None) -> None:
-        """Record the session's settings and every pending run in the manifest."""
+        """Record the session's settings and every pending run in the manifest.
+
+        The top-level ``provenance``, ``jobs`` ... describe the latest session; ``sessions`` keeps every
+        session's (a redraw after a code change must not hide the revision that trained the runs), and
+        each run's entry its own ``git_revision`` when it was trained or evaluated.
+        """
         own_threads = torch.get_num_threads() if jobs == 1 else threads_per_job(jobs)
+        sessions = self.manifest.setdefault("sessions", [])
+        if not sessions and "provenance" in self.manifest:  # a manifest from before sessions were kept
+            sessions.append({k: self.manifest.get(k) for k in ("started", "finished", "provenance", "jobs",
+                                                                "worker_threads")})
         self.manifest.update(
             format=RESULTS_FORMAT, experiment=dataclasses.asdict(self.experiment), profile=self.profile,
             budget=dataclasses.asdict(self.experiment.profiles[self.profile]), provenance=provenance(), jobs=jobs,
             executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
             worker_threads=None if executor else own_threads, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        sessions.append({"started": self.manifest["started"], "finished": None, "provenance": self.manifest["provenance"],
+                         "jobs": jobs, "worker_threads": self.manifest["worker_threads"], "runs_to_do": len(todo)})
         runs = self.manifest.setdefault("runs", {})
         for run_id, entry in runs.items():
             if run_id not in self.current:
@@ -331,7 +342,8 @@ class _Session:
             self.rows.extend(out["rows"])
             _write_runs(self.runs_path, self.rows)
             entry.update(status="done", wall_s=out["wall_s"], cached_checkpoint=out["cached"],
-                         train_wall_s=out["rows"][0]["train_wall_s"])
+                         train_wall_s=out["rows"][0]["train_wall_s"],
+                         git_revision=self.manifest["provenance"]["git_revision"])
             entry.pop("error", None)
             self.say(f"  {label} done in {out['wall_s']:.1f} s")
         _write_json(self.manifest_path, self.manifest)
@@ -342,7 +354,8 @@ class _Session:
         mine = [r for r in self.rows if r["run_id"] in self.current]
         summary = self.experiment.summarize(mine)
         write_csv(self.directory / "summary.csv", summary, self.experiment.summary_schema)
-        self.manifest.update(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        self.manifest["sessions"][-1]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.manifest.update(finished=self.manifest["sessions"][-1]["finished"],
                              session_wall_s=time.perf_counter() - self.started,
                              total_run_wall_s=sum(runs[i].get("wall_s", 0.0) for i in self.current if i in runs),
                              rows_from_other_configs=len(self.rows) - len(mine))

@@ -86,3 +86,11 @@ def test_floor_claims_can_fail(summary2d):
     with pytest.raises(ValueError, match="radii 4 and 8"):
         paper.claims("floor", summary2d({("simple_local", 4, 64): (0.2, 0.0), ("medium_range", 4, 64): (0.3, 0.5)}))
     assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig4"}
+    # monotonicity is read at the training size: a rise at the larger evaluation size is size transfer
+    # failing (a radius near half the training lattice), not the fit
+    transfer = summary2d({**{(f, R, 32): ({2: 0.6, 4: 0.5, 8: 0.4, 14: 0.35}[R], 0.5)
+                             for f in ("simple_local", "medium_range") for R in radii},
+                          **{("simple_local", R, 64): (0.5, 0.0) for R in radii},
+                          **{("medium_range", R, 64): ({2: 0.6, 4: 0.5, 8: 0.38, 14: 0.9}[R], 0.5) for R in radii}})
+    checked = paper.claims("floor", transfer)
+    assert [c.passed for c in checked] == [True, True] and "L=32" in checked[0].statement

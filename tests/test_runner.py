@@ -154,10 +154,26 @@ def test_run_writes_results_and_resumes(tiny_fig1, tmp_path):
     assert all(r["status"] == "done" and r["wall_s"] > 0 for r in manifest["runs"].values())
     assert len(list((d / "checkpoints").glob("*.pt"))) == 4
 
-    # resume: nothing is retrained, the rows are the same
+    revision = manifest["provenance"]["git_revision"]
+    assert all(r["git_revision"] == revision for r in manifest["runs"].values())
+    assert [(s["runs_to_do"], s["provenance"]["git_revision"]) for s in manifest["sessions"]] == [(4, revision)]
+    assert manifest["sessions"][0]["finished"] == manifest["finished"] is not None
+
+    # resume: nothing is retrained, the rows are the same; the session is added to the record
     before = (d / "runs.jsonl").read_text()
     res2 = ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
     assert (d / "runs.jsonl").read_text() == before and len(res2.rows) == 8
+    sessions = json.loads((d / "manifest.json").read_text())["sessions"]
+    assert [s["runs_to_do"] for s in sessions] == [4, 0] and all(s["finished"] for s in sessions)
+
+    # a manifest written before sessions were kept: its one session is kept as the first
+    legacy = json.loads((d / "manifest.json").read_text())
+    legacy.pop("sessions")
+    legacy["provenance"] = {**legacy["provenance"], "git_revision": "from-before"}
+    (d / "manifest.json").write_text(json.dumps(legacy))
+    ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
+    sessions = json.loads((d / "manifest.json").read_text())["sessions"]
+    assert [s["provenance"]["git_revision"] for s in sessions] == ["from-before", revision]
 
     # a lost runs.jsonl is rebuilt from the cached checkpoints with identical numbers
     (d / "runs.jsonl").unlink()
