@@ -229,11 +229,20 @@ COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "o
 CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig4": _fig4_claims}
 
 
+def format_pm(value: float | None, sem: float | None, plus_minus: str = "±") -> str:
+    """``value ± sem`` with 3 decimals: ``"n/a"`` for a missing or NaN value, the value alone for a NaN s.e.m.
+    (one seed). Every table of numbers in fdlf (console, Markdown, plotly) formats its cells with it."""
+    missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v))
+    if missing(value):
+        return "n/a"
+    return f"{value:.3f}" if missing(sem) else f"{value:.3f} {plus_minus} {sem:.3f}"
+
+
 def format_comparison(rows: list[dict]) -> str:
     """``compare`` rows as a fixed-width text table (for notebooks run headlessly and the CLI)."""
     if not rows:
         return "the paper reports no numbers for this figure (only the plot); see the claims below"
-    pm = lambda v, s: "n/a" if math.isnan(v) else (f"{v:.3f}" if math.isnan(s) else f"{v:.3f} +/- {s:.3f}")
+    pm = lambda v, s: format_pm(v, s, plus_minus="+/-")
     lines = [f"{'metric':<11} {'family':<13} {'R_eff':>5} {'L':>3}  {'paper':>15}  {'this run':>15}  seeds"]
     for r in rows:
         lines.append(f"{r['metric']:<11} {r['family']:<13} {r['R_eff']:>5} {r['L']:>3}  "

@@ -15,9 +15,10 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from . import stats
 from .atomic import atomic_write
 from .diagnostics import UNDEFINED_BELOW
-from .paper import REPORTED
+from .paper import REPORTED, format_pm
 
 COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
            "complex_long": "#d62728"}
@@ -153,13 +154,13 @@ def ablation_table(summary: list[dict], floor: list[dict] | None = None, L: int 
         r = at.get((recipe, family, R))
         if r is None:
             return "n/a"
-        text = f"{r['score_rmse_mean']:.3f}" + ("" if _finite(r["score_rmse_sem"]) is None else f" ± {r['score_rmse_sem']:.3f}")
+        text = format_pm(r["score_rmse_mean"], r["score_rmse_sem"])
         return text + (f" ({r['score_rmse_mean'] / floors[family, R]:.2f}x)" if (family, R) in floors else "")
 
     cols = {"recipe": recipes}
     for family, R in configs:
         cols[f"{family} R_eff={R}"] = [cell(rec, family, R) for rec in recipes]
-    cols["train s / run"] = [f"{_mean([r['train_wall_s_mean'] for r in rows if r['recipe'] == rec]):.0f}"
+    cols["train s / run"] = [f"{stats.mean([r['train_wall_s_mean'] for r in rows if r['recipe'] == rec]):.0f}"
                              for rec in recipes]
     if floors:
         cols["recipe"] = recipes + ["locality floor"]
@@ -172,17 +173,12 @@ def ablation_table(summary: list[dict], floor: list[dict] | None = None, L: int 
     return fig
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
-
-
 def comparison_table(rows: list[dict], title: str = "Paper vs this run") -> go.Figure:
     """A ``go.Table`` of ``paper.compare`` rows: metric, family, R_eff, L, paper +/- sem, ours +/- sem."""
-    fmt = lambda v, s: "n/a" if _finite(v) is None else (f"{v:.3f}" if _finite(s) is None else f"{v:.3f} ± {s:.3f}")
     cols = {"metric": [r["metric"] for r in rows], "family": [r["family"] for r in rows],
             "R_eff": [r["R_eff"] for r in rows], "L": [r["L"] for r in rows],
-            "paper": [fmt(r["paper"], r["paper_sem"]) for r in rows],
-            "this run": [fmt(r["ours"], r["ours_sem"]) for r in rows],
+            "paper": [format_pm(r["paper"], r["paper_sem"]) for r in rows],
+            "this run": [format_pm(r["ours"], r["ours_sem"]) for r in rows],
             "seeds": [r["n_seeds"] for r in rows]}
     fig = go.Figure(go.Table(header=dict(values=list(cols), align="left"),
                              cells=dict(values=list(cols.values()), align="left")))

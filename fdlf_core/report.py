@@ -6,7 +6,6 @@ the results root, so the tables a reader sees are the ones the committed files g
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -14,16 +13,10 @@ from . import experiments, paper
 from .atomic import atomic_write
 
 
-def _pm(value: float, sem: float) -> str:
-    if math.isnan(value):
-        return "n/a"
-    return f"{value:.3f}" if math.isnan(sem) else f"{value:.3f} ± {sem:.3f}"
-
-
 def _comparison_table(rows: list[dict]) -> list[str]:
     lines = ["| metric | family | R_eff | L | paper | this run | seeds |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['metric']} | {r['family']} | {r['R_eff']} | {r['L']} | {_pm(r['paper'], r['paper_sem'])} | "
-              f"{_pm(r['ours'], r['ours_sem'])} | {r['n_seeds']} |" for r in rows]
+    lines += [f"| {r['metric']} | {r['family']} | {r['R_eff']} | {r['L']} | {paper.format_pm(r['paper'], r['paper_sem'])} | "
+              f"{paper.format_pm(r['ours'], r['ours_sem'])} | {r['n_seeds']} |" for r in rows]
     return lines
 
 

@@ -94,3 +94,9 @@ def test_floor_claims_can_fail(summary2d):
                           **{("medium_range", R, 64): ({2: 0.6, 4: 0.5, 8: 0.38, 14: 0.9}[R], 0.5) for R in radii}})
     checked = paper.claims("floor", transfer)
     assert [c.passed for c in checked] == [True, True] and "L=32" in checked[0].statement
+
+
+def test_format_pm():
+    assert paper.format_pm(0.1234, 0.0056) == "0.123 ± 0.006" and paper.format_pm(0.5, math.nan) == "0.500"
+    assert paper.format_pm(math.nan, 0.1) == paper.format_pm(None, None) == "n/a"
+    assert paper.format_pm(1.0, 0.25, plus_minus="+/-") == "1.000 +/- 0.250"
