@@ -21,7 +21,7 @@ def test_results_readme_of_the_committed_paper_results():
 
 def test_no_results_and_damaged_results(tmp_path):
     assert "No results yet" in report.results_readme(tmp_path)
-    shutil.copytree(ex.RESULTS_DIR / "fig4", tmp_path / "fig4")
+    shutil.copytree(ex.RESULTS_DIR / "fig4" / "paper", tmp_path / "fig4" / "paper")  # not a local quick run
     (tmp_path / "fig4" / "paper" / "runs.jsonl").write_text("{not json\n")
     text = report.results_readme(tmp_path)
     assert "Results unreadable:" in text and "runs.jsonl line 1 is not JSON" in text
