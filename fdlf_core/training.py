@@ -73,16 +73,15 @@ class TrainConfig:
         lattice.check_positive(self.lr, "lr")
         _check_sigma_range(self.sigma_min, self.sigma_max)
         lattice.check_int(self.seed, "seed", 0)
-        if not isinstance(self.weight_power, (int, float)) or isinstance(self.weight_power, bool) \
-                or not 0 <= self.weight_power <= 2:
+        if not 0 <= lattice.check_finite(self.weight_power, "weight_power") <= 2:
             raise ValueError(f"weight_power must be a number in [0, 2]; got {self.weight_power!r}")
         if not isinstance(self.antithetic, bool):
             raise TypeError(f"antithetic must be a bool; got {type(self.antithetic).__name__}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
-        if not isinstance(self.warmup, (int, float)) or isinstance(self.warmup, bool) or not 0 <= self.warmup < 1:
+        if not 0 <= lattice.check_finite(self.warmup, "warmup") < 1:
             raise ValueError(f"warmup must be a fraction of the steps in [0, 1); got {self.warmup!r}")
-        if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0 <= self.ema < 1:
+        if not 0 <= lattice.check_finite(self.ema, "ema") < 1:
             raise ValueError(f"ema must be a decay in [0, 1) (0: no EMA); got {self.ema!r}")
 
 
@@ -338,14 +337,15 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     batch relative squared errors.
     """
     check_data_source(data)
-    if not callable(getattr(data, "score", None)):
+    if not isinstance(data, ExactScoreSource):
         raise TypeError(f"data must have an exact score(x) (e.g. fdlf_core.teachers.Teacher); got {type(data).__name__}")
     _check_model(model)
     cfg = _check_train_config(cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = model_dtype(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 0.5 * (1 + math.cos(math.pi * k / cfg.steps)))
+    cosine = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)  # always, whatever the DSM recipe says
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cosine))
     losses = []
     model.train()
     start = time.perf_counter()
