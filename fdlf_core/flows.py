@@ -142,34 +142,45 @@ class AdditiveSmoother:
 
 
 class MeanStress:
-    """Exact global mean stress ``x_i = z_i + gamma(L) L^-2 sum_j z_j`` (Table 2, long-range stress).
+    """Exact global mean stress: the map ``v_i -> v_i + gamma(L) L^-p sum_j v_j`` (Table 2, long-range stress).
 
-    ``gamma(L) = gamma_scale * L**exponent`` (paper: 0.005 L^1.5). The map is ``I + (gamma/L^2) 1 1^T``,
-    whose only non-unit eigenvalue is ``1 + gamma`` (on the mean mode), so ``log|det| = log(1 + gamma)``
-    and the inverse is ``z = x - gamma / ((1 + gamma) L^2) sum_j x_j``. All-to-all: ``is_global``.
+    ``gamma(L) = gamma_scale * L**exponent`` (paper: 0.005 L^1.5, ``p = 2``). The map is
+    ``I + (gamma L^-p) 1 1^T``, whose only non-unit eigenvalue is ``1 + g`` on the mean mode, with
+    ``g = gamma(L) L^(2 - p)``; its inverse is ``v - g / ((1 + g) L^2) sum_j v_j``. ``contract=False``
+    applies it in the generative direction (``x = map(z)``: the data's mean mode is amplified by ``1 + g``,
+    ``log|det| = log(1 + g)``); ``contract=True`` reads it as the data -> latent map (``z = map(x)``: the
+    data's mean mode is contracted by ``1 / (1 + g)``, its precision grows like ``(1 + g)^2``). All-to-all:
+    ``is_global``. ``docs/calibration.md`` says why ``complex_long`` uses ``p = 1`` and ``contract``.
     """
 
     radius = 0
     is_global = True
 
-    def __init__(self, gamma_scale: float, exponent: float = 1.5):
+    def __init__(self, gamma_scale: float, exponent: float = 1.5, norm_power: float = 2.0, contract: bool = False):
         self.gamma_scale = gamma_scale
         self.exponent = exponent
+        self.norm_power = norm_power
+        self.contract = contract
 
-    def gamma(self, L: int) -> float:
-        return self.gamma_scale * L ** self.exponent
+    def gain(self, L: int) -> float:
+        """``g``: the mean mode's eigenvalue is ``1 + g`` (``gamma(L) L^(2 - p)``)."""
+        return self.gamma_scale * L ** self.exponent * L ** (2.0 - self.norm_power)
+
+    def _amplify(self, v: torch.Tensor):
+        L = v.shape[-1]
+        g = self.gain(L)
+        return v + g / L ** 2 * v.sum(dim=(1, 2), keepdim=True), v.new_full((v.shape[0],), math.log1p(g))
+
+    def _shrink(self, v: torch.Tensor):
+        L = v.shape[-1]
+        g = self.gain(L)
+        return v - g / ((1.0 + g) * L ** 2) * v.sum(dim=(1, 2), keepdim=True), v.new_full((v.shape[0],), -math.log1p(g))
 
     def forward(self, z: torch.Tensor):
-        L = z.shape[-1]
-        g = self.gamma(L)
-        x = z + g / L ** 2 * z.sum(dim=(1, 2), keepdim=True)
-        return x, z.new_full((z.shape[0],), math.log1p(g))
+        return self._shrink(z) if self.contract else self._amplify(z)
 
     def inverse(self, x: torch.Tensor):
-        L = x.shape[-1]
-        g = self.gamma(L)
-        z = x - g / ((1.0 + g) * L ** 2) * x.sum(dim=(1, 2), keepdim=True)
-        return z, x.new_full((x.shape[0],), -math.log1p(g))
+        return self._amplify(x) if self.contract else self._shrink(x)
 
 
 class Composite:

@@ -19,6 +19,10 @@ medium_range    3               5       -0.75  2      2      yes        no
 complex_long    6               8       0      2      2      yes        0.005 L^1.5
 ==============  ==============  ======  =====  =====  =====  =========  ===========
 
+The mean stress's normalisation and direction are ``TeacherConfig`` fields (``stress_norm_power``,
+``stress_contract``; defaults: the map as printed); ``results/calibration/long_range.md`` measures the
+readings.
+
 The same rule is used at every ``L``; all random parameters come from ``seed`` alone, each coupling
 layer from its own stream ``(seed, stack, index)``, so changing one depth leaves the other layers as
 they were. Teachers are equivariant under lattice shifts with ``dy + dx`` even (the checkerboard breaks
@@ -30,6 +34,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -53,9 +58,15 @@ class TeacherConfig:
     nonlinear: bool = False         # smoother applies tanh to the conditioning sites
     smoother_strength: float = 0.5  # total absolute smoother weight per site (calibrated per family, docs/calibration.md)
     gamma_scale: float = 0.0        # mean stress gamma(L) = gamma_scale * L**1.5 (0: off)
+    stress_norm_power: float = 2.0  # the mean stress map is x_i + gamma(L) L^-p sum_j x_j (printed: p = 2)
+    stress_contract: bool = False   # the map read as data -> latent (mean mode contracted); False: latent -> data
     coupling_strength: float = 0.1   # std of the conditioner output (log-scale and shift); calibrated, docs/calibration.md
     scale_clip: float = 1.5         # bound on the coupling log-scale, s = clip * tanh(raw / clip)
     hidden: int = 8                 # conditioner hidden channels
+
+    # Fields added after run ids existed, with the values every earlier teacher had: ``id_fields`` leaves
+    # them out at these values, so the runs of an unchanged teacher keep their ids and checkpoints.
+    LATER_DEFAULTS: ClassVar[dict] = {"stress_norm_power": 2.0, "stress_contract": False}
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -97,11 +108,21 @@ def _check_config(cfg: TeacherConfig) -> TeacherConfig:
         raise ValueError(f"power must lie in [-{MAX_ABS_POWER}, {MAX_ABS_POWER}]; got {cfg.power}")
     if not isinstance(cfg.nonlinear, bool):
         raise TypeError(f"nonlinear must be a bool; got {cfg.nonlinear!r}")
+    if not isinstance(cfg.stress_contract, bool):
+        raise TypeError(f"stress_contract must be a bool; got {cfg.stress_contract!r}")
+    if not 0 <= lattice.check_finite(cfg.stress_norm_power, "stress_norm_power") <= 2:
+        raise ValueError(f"stress_norm_power must be a number in [0, 2]; got {cfg.stress_norm_power}")
     for name in ("smoother_strength", "gamma_scale", "coupling_strength"):
         if lattice.check_finite(getattr(cfg, name), name) < 0:
             raise ValueError(f"{name} must be a finite number >= 0; got {getattr(cfg, name)}")
     lattice.check_positive(cfg.scale_clip, "scale_clip")
     return cfg
+
+
+def id_fields(config: dict) -> dict:
+    """A ``TeacherConfig`` dict as run ids hash it: the ``LATER_DEFAULTS`` fields at those values left out."""
+    later = TeacherConfig.LATER_DEFAULTS
+    return {k: v for k, v in config.items() if not (k in later and v == later[k])}
 
 
 def _coupling(cfg: TeacherConfig, stack: str, index: int, parity: int) -> AffineCoupling:
@@ -126,7 +147,7 @@ def build_flow(cfg: TeacherConfig) -> Composite:
     for k in range(2 * cfg.smoother_depth):
         layers.append(AdditiveSmoother(k % 2, cfg.cutoff, cfg.power, cfg.smoother_strength, cfg.nonlinear))
     if cfg.gamma_scale > 0:
-        layers.append(MeanStress(cfg.gamma_scale))
+        layers.append(MeanStress(cfg.gamma_scale, norm_power=cfg.stress_norm_power, contract=cfg.stress_contract))
     return Composite(layers)
 
 

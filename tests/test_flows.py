@@ -26,6 +26,7 @@ LAYERS = {
     "smoother_linear": lambda: AdditiveSmoother(0, cutoff=2, power=-1.0, strength=0.7, nonlinear=False),
     "smoother_nonlinear_wrapping": lambda: AdditiveSmoother(1, cutoff=8, power=0.0, strength=0.9, nonlinear=True),
     "mean_stress": lambda: MeanStress(0.005),
+    "mean_stress_contracting": lambda: MeanStress(0.005, norm_power=1.0, contract=True),
     "complex_long_flow": lambda: teachers.make("complex_long").flow,
     "medium_range_flow": lambda: teachers.make("medium_range").flow,
 }
@@ -102,15 +103,21 @@ def test_smoother_total_weight_is_strength_when_the_stencil_fits():
 
 
 @pytest.mark.parametrize("L", [4, 16, 64])
-def test_mean_stress_closed_form(L, gen):
-    layer = MeanStress(0.005)
-    gamma = 0.005 * L ** 1.5
+@pytest.mark.parametrize("norm_power,contract", [(2.0, False), (1.0, True), (1.0, False)])
+def test_mean_stress_closed_form(L, norm_power, contract, gen):
+    layer = MeanStress(0.005, norm_power=norm_power, contract=contract)
+    g = 0.005 * L ** 1.5 * L ** (2 - norm_power)  # the mean mode's eigenvalue of the printed map is 1 + g
+    factor = 1 / (1 + g) if contract else 1 + g
     z = torch.randn(2, L, L, generator=gen(4), dtype=torch.float64)
     x, ld = layer.forward(z)
-    torch.testing.assert_close(x.mean(dim=(1, 2)), (1 + gamma) * z.mean(dim=(1, 2)), atol=1e-13, rtol=1e-13)
+    torch.testing.assert_close(x.mean(dim=(1, 2)), factor * z.mean(dim=(1, 2)), atol=1e-13, rtol=1e-13)
     torch.testing.assert_close(x - x.mean(dim=(1, 2), keepdim=True), z - z.mean(dim=(1, 2), keepdim=True),
                                atol=1e-13, rtol=0)
-    assert ld[0].item() == pytest.approx(math.log1p(gamma), rel=1e-15)
+    assert ld[0].item() == pytest.approx(math.log(factor), rel=1e-14)
+    # the log-det is that of the dense Jacobian of the map
+    if L == 4:
+        assert torch.linalg.slogdet(dense_jacobian(lambda v: layer.forward(v)[0], z[0]))[1].item() == \
+            pytest.approx(math.log(factor), rel=1e-12)
 
 
 def test_composite_order_and_radius(gen):

@@ -4,6 +4,7 @@ References: change of variables with ``slogdet`` of the dense autograd Jacobian 
 finite differences of ``log_prob`` (score); the autograd Hessian and finite differences of ``score``
 (response); the Stein identity E[s(x) x^T] = -I (score and density normalisation together).
 """
+import dataclasses
 import json
 import math
 
@@ -15,6 +16,14 @@ from fdlf_core.diagnostics import tail_fraction
 
 
 FAMILIES = list(teachers.FAMILIES)
+# the mean stress as calibrated in results/calibration/long_range.md (L^-1, data -> latent)
+CALIBRATED = "complex_long (L^-1, contracting)"
+
+
+def _teacher(name):
+    if name == CALIBRATED:
+        return teachers.make("complex_long", smoother_strength=0.4, stress_norm_power=1.0, stress_contract=True)
+    return teachers.make(name)
 
 # Paper Appendix C, Table 2: (smoother depth, cutoff, power, pre depth, flow depth, nonlinear, mean stress).
 TABLE_2 = {
@@ -40,6 +49,24 @@ def test_locality_radii():
         "simple_local": 4, "complex_local": 6, "medium_range": 8 + 30, "complex_long": 8 + 96}
 
 
+def test_long_range_stress_readings():
+    # the printed map (L^-2, latent -> data) by default; L^-1 and the data -> latent reading as options
+    printed = teachers.make("complex_long")
+    assert (printed.config.stress_norm_power, printed.config.stress_contract) == (2.0, False)
+    assert printed.flow.layers[-1].gain(64) == pytest.approx(0.005 * 64 ** 1.5)
+    calibrated = teachers.make("complex_long", stress_norm_power=1.0, stress_contract=True)
+    assert calibrated.flow.layers[-1].gain(64) == pytest.approx(0.005 * 64 ** 2.5)
+    assert calibrated.flow.layers[-1].contract and not printed.flow.layers[-1].contract
+
+
+def test_id_fields_leave_out_later_fields_at_their_old_values():
+    old = dataclasses.asdict(teachers.FAMILIES["medium_range"])
+    assert "stress_contract" not in teachers.id_fields(old) and "stress_norm_power" not in teachers.id_fields(old)
+    new = teachers.id_fields(dataclasses.asdict(teachers.make("complex_long", stress_norm_power=1.0,
+                                                             stress_contract=True).config))
+    assert (new["stress_contract"], new["stress_norm_power"]) == (True, 1.0)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_config_round_trips_through_json(family):
     t = teachers.make(family, seed=7, cutoff=3)
@@ -47,10 +74,10 @@ def test_config_round_trips_through_json(family):
     assert back == t.config and json.loads(t.config.to_json())["seed"] == 7
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [*FAMILIES, CALIBRATED])
 def test_log_prob_is_change_of_variables(family, gen):
     # log p(x) = log N(T^-1 x; 0, I) + log|det d T^-1 / dx|, Jacobian by dense autograd at L = 4.
-    t = teachers.make(family)
+    t = _teacher(family)
     x = t.sample(3, 4, gen(0))
     lp = t.log_prob(x)
     for k in range(3):
@@ -91,11 +118,11 @@ def test_response_is_hessian_row(family, gen):
     torch.testing.assert_close(t.response(x8, (3, 5)), fd, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [*FAMILIES, CALIBRATED])
 def test_stein_identity(family, gen):
     # E[s(x) x^T] = -I for any smooth density with decaying tails (integration by parts). At L = 4 the
     # 16 x 16 matrix is estimated from 40000 samples; every entry must lie within 5 standard errors.
-    t = teachers.make(family)
+    t = _teacher(family)
     x = t.sample(40000, 4, gen(4))
     s = t.score(x).reshape(-1, 16)
     prod = s[:, :, None] * x.reshape(-1, 16)[:, None, :]      # (n, 16, 16)
@@ -173,6 +200,8 @@ def test_response_tail_calibration(family, R, low, high, gen):
     (lambda: teachers.make("simple_local", smoother_depth=-1), "smoother_depth must be"),
     (lambda: teachers.make("simple_local", gamma_scale=-0.1), "gamma_scale must be"),
     (lambda: teachers.make("simple_local", nonlinear=1), "nonlinear must be a bool"),
+    (lambda: teachers.make("complex_long", stress_contract=1), "stress_contract must be a bool"),
+    (lambda: teachers.make("complex_long", stress_norm_power=3.0), "stress_norm_power must be"),
     (lambda: teachers.make("simple_local").sample(0, 8), "n must be"),
     (lambda: teachers.make("simple_local").sample(2, 8, generator=0), "generator must be"),
     (lambda: teachers.make("medium_range", power=1000.0), "power must lie in"),

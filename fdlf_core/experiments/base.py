@@ -61,6 +61,10 @@ class RunSpec:
     # (the locality floor, ``training.fit_exact_score``); see ``runner.train_or_load``
     FIT: ClassVar[str] = "dsm"
 
+    def _teacher_key(self) -> dict:
+        # the data config as ids hash it; a spec whose config gained fields strips them at their old values
+        return self.teacher
+
     def _fit_key(self) -> dict:
         # a non-DSM fit enters the ids, so it never shares a checkpoint or a row with the DSM run of the
         # same configs; DSM runs keep the ids they had before there were other kinds
@@ -70,13 +74,14 @@ class RunSpec:
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the labels): keys result rows."""
         content = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS}
-        return config_hash({**content, "train": id_fields(self.train), **self._fit_key()})
+        return config_hash({**content, "teacher": self._teacher_key(), "train": id_fields(self.train),
+                            **self._fit_key()})
 
     @property
     def train_id(self) -> str:
         """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
         evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self.teacher, "model": self.model, "train": id_fields(self.train),
+        return config_hash({"teacher": self._teacher_key(), "model": self.model, "train": id_fields(self.train),
                             **self._fit_key()})
 
     def build_model(self) -> LocalCNN:

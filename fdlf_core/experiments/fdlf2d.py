@@ -62,6 +62,9 @@ class SweepRun(RunSpec):
     def describe(self) -> dict:
         return {"family": self.family, "blocks": self.blocks, "R_eff": self.R_eff, "seed": self.seed}
 
+    def _teacher_key(self) -> dict:
+        return teachers.id_fields(self.teacher)
+
     def data_source(self, cache_dir: Path, progress: bool) -> teachers.Teacher:
         return teachers.Teacher(teachers.TeacherConfig(**self.teacher))
 
