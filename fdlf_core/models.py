@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -25,6 +26,12 @@ class LocalCNNConfig:
     out_kernel: int = 3      # output projection 3x3 (+1 to the radius) or 1x1 (+0), for odd radii
     sigma_data: float = 1.0  # EDM preconditioning scale (std of the clean data, roughly)
     seed: int = 0            # parameter initialisation
+    zero_init: bool = False  # residual branches and output projection start at 0: the model starts as the Gaussian baseline
+    linear_path: bool = False  # add a linear conv x -> s of the same radius (zero-initialised)
+
+    # Fields added after run ids existed, with the values every earlier model had: ``id_fields`` leaves them
+    # out at these values, so earlier runs keep their ids and checkpoints.
+    LATER_DEFAULTS: ClassVar[dict] = {"zero_init": False, "linear_path": False}
 
     def __post_init__(self):
         _check_config(self)
@@ -41,6 +48,12 @@ class LocalCNNConfig:
         return cls(blocks=(R - 1) // 2, width=width, out_kernel=3 if (R - 1) % 2 else 1, **kwargs)
 
 
+def id_fields(config: dict) -> dict:
+    """A ``LocalCNNConfig`` dict as run ids hash it: the ``LATER_DEFAULTS`` fields at those values left out."""
+    later = LocalCNNConfig.LATER_DEFAULTS
+    return {k: v for k, v in config.items() if not (k in later and v == later[k])}
+
+
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
     lattice.check_int(cfg.blocks, "blocks", 0)
     lattice.check_int(cfg.width, "width", 1)
@@ -48,6 +61,9 @@ def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
         raise ValueError(f"out_kernel must be 1 or 3; got {cfg.out_kernel!r}")
     lattice.check_positive(cfg.sigma_data, "sigma_data")
     lattice.check_int(cfg.seed, "seed", 0)
+    for name in ("zero_init", "linear_path"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise TypeError(f"{name} must be a bool; got {getattr(cfg, name)!r}")
     return cfg
 
 
@@ -79,7 +95,8 @@ class LocalCNN(nn.Module):
     Layout: 3x3 input projection, ``blocks`` residual blocks of two 3x3 convs (SiLU), output projection
     (3x3, or 1x1 for odd radii), all with circular padding, so ``receptive_radius = 1 + 2 B + (0 or 1)``.
     Output: ``s = c_in (F(c_in x, c_noise) - c_in x)`` with ``c_in = (sigma^2 + sigma_data^2)^-1/2``, i.e.
-    the exact score of ``N(0, sigma_data^2)`` smoothed by ``sigma`` plus a learned residual;
+    the exact score of ``N(0, sigma_data^2)`` smoothed by ``sigma`` plus a learned residual (with
+    ``linear_path``, ``F`` gains a linear ``(2R + 1)^2`` conv of ``c_in x``: the same radius);
     ``c_noise = ln(sigma) / 4`` enters every block as a channel bias (EDM's input scaling and noise
     embedding, Karras et al. 2022). Unlike EDM's denoiser output ``(D - x) / sigma^2``, the residual stays
     O(1) as ``sigma -> 0``, so the clean-score limit that the diagnostics read at ``sigma_min`` is not an
@@ -90,9 +107,9 @@ class LocalCNN(nn.Module):
     """
 
     def __init__(self, blocks: int = 1, width: int = 32, *, out_kernel: int = 3, sigma_data: float = 1.0,
-                 seed: int = 0):
+                 seed: int = 0, zero_init: bool = False, linear_path: bool = False):
         super().__init__()
-        self.config = LocalCNNConfig(blocks, width, out_kernel, sigma_data, seed)
+        self.config = LocalCNNConfig(blocks, width, out_kernel, sigma_data, seed, zero_init, linear_path)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
             self.conv_in = nn.Conv2d(1, width, 3)
@@ -101,6 +118,15 @@ class LocalCNN(nn.Module):
             self.block_convs = nn.ModuleList(
                 nn.ModuleList([nn.Conv2d(width, width, 3), nn.Conv2d(width, width, 3)]) for _ in range(blocks))
             self.conv_out = nn.Conv2d(width, 1, out_kernel)
+        if zero_init:
+            # each residual block starts as the identity and the residual F as 0, so the first steps learn
+            # the score's correction to the Gaussian baseline instead of first undoing a random one
+            for conv in [self.conv_out] + [pair[1] for pair in self.block_convs]:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
+        R = self.config.receptive_radius
+        # (1, 1, 2R + 1, 2R + 1) or None; starts at 0 (a linear map the CNN would need many steps to build)
+        self.linear = nn.Parameter(torch.zeros(1, 1, 2 * R + 1, 2 * R + 1)) if linear_path else None
         self.act = nn.SiLU()
 
     @classmethod
@@ -138,4 +164,14 @@ class LocalCNN(nn.Module):
             r = self._conv(conv1, self.act(h)) + bias(emb)[:, :, None, None]
             h = h + self._conv(conv2, self.act(r))
         f = self._conv(self.conv_out, self.act(h))[:, 0]           # (n, L, L)
+        if self.linear is not None:
+            f = f + _torus_conv(c_in * x, self.linear)
         return c_in * (f - c_in * x)
+
+
+def _torus_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Cross-correlation of ``x (n, L, L)`` with ``kernel (1, 1, k, k)`` (k odd) on the torus, any ``L >= 1``
+    (the kernel may be wider than the lattice: the padding wraps as often as it needs to)."""
+    pad, L = kernel.shape[-1] // 2, x.shape[-1]
+    idx = torch.arange(-pad, L + pad, device=x.device) % L
+    return torch.nn.functional.conv2d(x[:, None][..., idx][..., idx, :], kernel)[:, 0]

@@ -1,11 +1,13 @@
 """models: LocalCNN locality (autograd gradient support), equivariance on any L (odd too), conditioning,
 configs by radius, validation."""
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from fdlf_core import lattice
-from fdlf_core.models import LocalCNN, LocalCNNConfig
+from fdlf_core.models import LocalCNN, LocalCNNConfig, id_fields
 
 
 def chebyshev(L, site):
@@ -156,3 +158,55 @@ def test_bad_config_from_radius(call, exc, match):
 def test_empty_lattice_is_refused_by_the_input_check():
     with pytest.raises(ValueError, match="x"):
         LocalCNN(1, 4)(torch.zeros(1, 0, 0), 0.1)
+
+
+def _with_random_linear_path(model, gen):
+    with torch.no_grad():
+        model.linear.copy_(torch.randn(model.linear.shape, generator=gen))
+    return model
+
+
+@pytest.mark.parametrize("R", [1, 4, 5])
+def test_linear_path_keeps_the_receptive_field_exactly(R, gen):
+    model = _with_random_linear_path(LocalCNN.from_radius(R, width=6, seed=1, zero_init=True, linear_path=True),
+                                     gen(1))
+    assert model.linear.shape == (1, 1, 2 * R + 1, 2 * R + 1)
+    L = 2 * R + 5
+    site = (L // 2, 1)
+    g = gradient_support(model, L, site, gen(0))
+    d = chebyshev(L, site)
+    assert (g[d <= R] != 0).all() and (g[d > R] == 0).all()
+
+
+@pytest.mark.parametrize("L", [1, 3, 7, 12])
+def test_linear_path_is_a_torus_convolution_on_any_size(L, gen):
+    # zero-init leaves only the linear path in F: s = c_in (c_in K * x - c_in x), K applied by a dense
+    # circulant sum over every offset (the kernel wraps as often as the lattice is small)
+    model = _with_random_linear_path(LocalCNN(1, 4, seed=2, zero_init=True, linear_path=True), gen(2))
+    K, R = model.linear[0, 0].detach(), model.receptive_radius
+    x = torch.randn(2, L, L, generator=gen(3))
+    ref = torch.zeros_like(x)
+    for a in range(-R, R + 1):
+        for b in range(-R, R + 1):
+            ref += K[a + R, b + R] * torch.roll(x, (-a, -b), (1, 2))
+    c2 = 1 / (0.3 ** 2 + 1)
+    torch.testing.assert_close(model(x, 0.3), c2 * (ref - x), atol=1e-5, rtol=1e-5)
+
+
+def test_zero_init_starts_at_the_gaussian_baseline(gen):
+    # residual blocks are the identity and F = 0: s = -x / (sigma^2 + sigma_data^2) exactly, and the first
+    # gradient step reaches the output projection
+    model = LocalCNN(3, 8, sigma_data=1.5, zero_init=True, linear_path=True)
+    x = torch.randn(2, 8, 8, generator=gen(4))
+    torch.testing.assert_close(model(x, 0.5), -x / (0.25 + 2.25))
+    model(x, 0.5).pow(2).sum().backward()
+    assert model.conv_out.weight.grad.abs().sum() > 0 and model.linear.grad.abs().sum() > 0
+
+
+def test_later_fields_at_their_defaults_leave_the_ids_alone():
+    old = dataclasses.asdict(LocalCNNConfig(blocks=3))
+    assert set(old) - set(id_fields(old)) == {"zero_init", "linear_path"}
+    new = id_fields(dataclasses.asdict(LocalCNNConfig(blocks=3, zero_init=True, linear_path=True)))
+    assert new["zero_init"] is True and new["linear_path"] is True
+    with pytest.raises(TypeError, match="zero_init must be a bool"):
+        LocalCNNConfig(zero_init=1)

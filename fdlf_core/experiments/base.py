@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from ..models import LocalCNN
+from ..models import LocalCNN, id_fields as model_id_fields
 from ..provenance import config_hash
 from ..training import DataSource, TrainConfig, TrainResult, id_fields
 
@@ -33,6 +33,7 @@ class Budget:
     sigma_max: float = 1.0
     width: int = 32             # CNN channels (the paper does not give it)
     recipe: tuple[tuple[str, object], ...] = ()  # TrainConfig recipe fields that differ from RECIPE_DEFAULTS
+    model_options: tuple[tuple[str, object], ...] = ()  # LocalCNNConfig fields beyond blocks/width/seed (zero_init, ...)
 
     def train_config(self, L: int, seed: int) -> TrainConfig:
         """The DSM settings of one run of this budget at training size ``L``."""
@@ -74,14 +75,15 @@ class RunSpec:
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the labels): keys result rows."""
         content = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS}
-        return config_hash({**content, "teacher": self._teacher_key(), "train": id_fields(self.train),
-                            **self._fit_key()})
+        return config_hash({**content, "teacher": self._teacher_key(), "model": model_id_fields(self.model),
+                            "train": id_fields(self.train), **self._fit_key()})
 
     @property
     def train_id(self) -> str:
         """Hash of what determines the trained model only: keys the checkpoint cache, so changing an
         evaluation setting re-evaluates without retraining."""
-        return config_hash({"teacher": self._teacher_key(), "model": self.model, "train": id_fields(self.train),
+        return config_hash({"teacher": self._teacher_key(), "model": model_id_fields(self.model),
+                            "train": id_fields(self.train),
                             **self._fit_key()})
 
     def build_model(self) -> LocalCNN:

@@ -107,7 +107,8 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
     if fit not in RUN_KINDS:
         raise ValueError(f"fit must be one of {sorted(RUN_KINDS)}; got {fit!r}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
-    model = dataclasses.asdict(LocalCNNConfig(blocks=blocks, width=budget.width, seed=seed))
+    model = dataclasses.asdict(LocalCNNConfig(blocks=blocks, width=budget.width, seed=seed,
+                                              **dict(budget.model_options)))
     train = dataclasses.asdict(budget.train_config(train_L, seed))
     return RUN_KINDS[fit](experiment, profile, family, seed, teacher, model, train, tuple(eval_sizes),
                           tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
