@@ -16,14 +16,6 @@ from fdlf_core.diagnostics import tail_fraction
 
 
 FAMILIES = list(teachers.FAMILIES)
-# the mean stress as calibrated in results/calibration/long_range.md (L^-1, data -> latent)
-CALIBRATED = "complex_long (L^-1, contracting)"
-
-
-def _teacher(name):
-    if name == CALIBRATED:
-        return teachers.make("complex_long", smoother_strength=0.4, stress_norm_power=1.0, stress_contract=True)
-    return teachers.make(name)
 
 # Paper Appendix C, Table 2: (smoother depth, cutoff, power, pre depth, flow depth, nonlinear, mean stress).
 TABLE_2 = {
@@ -31,6 +23,7 @@ TABLE_2 = {
     "complex_local": (1, 1, -1.0, 1, 1, True, 0.0),
     "medium_range": (3, 5, -0.75, 2, 2, True, 0.0),
     "complex_long": (6, 8, 0.0, 2, 2, True, 0.005),
+    "complex_long_printed": (6, 8, 0.0, 2, 2, True, 0.005),
 }
 
 
@@ -46,24 +39,26 @@ def test_families_follow_table_2(family):
 def test_locality_radii():
     # r = sum of layer radii: couplings 1 each (2 per depth unit), smoothers `cutoff` each (2 per unit).
     assert {f: teachers.make(f).locality_radius for f in FAMILIES} == {
-        "simple_local": 4, "complex_local": 6, "medium_range": 8 + 30, "complex_long": 8 + 96}
+        "simple_local": 4, "complex_local": 6, "medium_range": 8 + 30, "complex_long": 8 + 96,
+        "complex_long_printed": 8 + 96}
 
 
 def test_long_range_stress_readings():
-    # the printed map (L^-2, latent -> data) by default; L^-1 and the data -> latent reading as options
-    printed = teachers.make("complex_long")
-    assert (printed.config.stress_norm_power, printed.config.stress_contract) == (2.0, False)
+    # complex_long: the printed map read data -> latent with L^-1 (calibrated); complex_long_printed: as printed
+    long, printed = teachers.make("complex_long"), teachers.make("complex_long_printed")
+    assert (long.config.stress_norm_power, long.config.stress_contract, long.config.smoother_strength) == \
+        (1.0, True, 0.4)
+    assert (printed.config.stress_norm_power, printed.config.stress_contract,
+            printed.config.smoother_strength) == (2.0, False, 0.75)
+    assert long.flow.layers[-1].gain(64) == pytest.approx(0.005 * 64 ** 2.5) and long.flow.layers[-1].contract
     assert printed.flow.layers[-1].gain(64) == pytest.approx(0.005 * 64 ** 1.5)
-    calibrated = teachers.make("complex_long", stress_norm_power=1.0, stress_contract=True)
-    assert calibrated.flow.layers[-1].gain(64) == pytest.approx(0.005 * 64 ** 2.5)
-    assert calibrated.flow.layers[-1].contract and not printed.flow.layers[-1].contract
+    assert not printed.flow.layers[-1].contract
 
 
 def test_id_fields_leave_out_later_fields_at_their_old_values():
     old = dataclasses.asdict(teachers.FAMILIES["medium_range"])
     assert "stress_contract" not in teachers.id_fields(old) and "stress_norm_power" not in teachers.id_fields(old)
-    new = teachers.id_fields(dataclasses.asdict(teachers.make("complex_long", stress_norm_power=1.0,
-                                                             stress_contract=True).config))
+    new = teachers.id_fields(dataclasses.asdict(teachers.FAMILIES["complex_long"]))
     assert (new["stress_contract"], new["stress_norm_power"]) == (True, 1.0)
 
 
@@ -74,10 +69,10 @@ def test_config_round_trips_through_json(family):
     assert back == t.config and json.loads(t.config.to_json())["seed"] == 7
 
 
-@pytest.mark.parametrize("family", [*FAMILIES, CALIBRATED])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_log_prob_is_change_of_variables(family, gen):
     # log p(x) = log N(T^-1 x; 0, I) + log|det d T^-1 / dx|, Jacobian by dense autograd at L = 4.
-    t = _teacher(family)
+    t = teachers.make(family)
     x = t.sample(3, 4, gen(0))
     lp = t.log_prob(x)
     for k in range(3):
@@ -118,11 +113,11 @@ def test_response_is_hessian_row(family, gen):
     torch.testing.assert_close(t.response(x8, (3, 5)), fd, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("family", [*FAMILIES, CALIBRATED])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_stein_identity(family, gen):
     # E[s(x) x^T] = -I for any smooth density with decaying tails (integration by parts). At L = 4 the
     # 16 x 16 matrix is estimated from 40000 samples; every entry must lie within 5 standard errors.
-    t = _teacher(family)
+    t = teachers.make(family)
     x = t.sample(40000, 4, gen(4))
     s = t.score(x).reshape(-1, 16)
     prod = s[:, :, None] * x.reshape(-1, 16)[:, None, :]      # (n, 16, 16)
@@ -184,7 +179,7 @@ def test_sampling_is_reproducible(gen):
 @pytest.mark.parametrize("family,R,low,high", [
     ("simple_local", 4, 0.0, 0.01), ("complex_local", 4, 0.0, 0.01),
     ("medium_range", 4, 0.25, 0.6), ("medium_range", 8, 0.02, 0.15), ("medium_range", 14, 0.0, 0.01),
-    ("complex_long", 8, 0.4, 1.0), ("complex_long", 14, 0.15, 1.0),
+    ("complex_long", 8, 0.8, 1.0), ("complex_long", 14, 0.6, 1.0),
 ])
 def test_response_tail_calibration(family, R, low, high, gen):
     t = teachers.make(family)

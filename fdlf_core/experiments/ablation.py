@@ -1,10 +1,11 @@
 """The DSM training ablation (beyond the paper): which recipe ingredients bring DSM to the locality floor.
 
 The paper states the DSM budget (1500 steps, batch 8, sigma in [0.005, 1], peak learning rate 5e-4) and
-nothing else. ``ABLATION`` trains Fig. 2's models under named recipes (``RECIPES``: one ingredient added
-to or removed from the original recipe at a time) on ``simple_local`` (R_eff 4) and ``medium_range``
-(R_eff 4, 8, 14) at L=32, and evaluates them like Fig. 2. Each run is a ``SweepRun`` whose ``train``
-config carries the recipe's ``TrainConfig`` fields; ``recipe`` names it in the rows.
+nothing else. ``ABLATION`` trains Fig. 2's models under named recipes (``RECIPES``: ingredients added to
+the original recipe, then removed from fdlf's one at a time; an ingredient is a ``TrainConfig`` field,
+the CNN width or a ``LocalCNNConfig`` option) on ``simple_local`` (R_eff 4) and ``medium_range`` (R_eff
+4, 8, 14) at L=32, and evaluates them like Fig. 2. Each run is a ``SweepRun`` whose configs carry the
+recipe; ``recipe`` names it in the rows.
 """
 from __future__ import annotations
 
@@ -15,20 +16,30 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .. import stats
-from .fdlf2d import FIG2, SweepBudget, SweepRun, sweep_run
+from .fdlf2d import FIG2, MODEL_OPTIONS, SweepBudget, SweepRun, sweep_run
 
-# name -> TrainConfig fields that differ from training.RECIPE_DEFAULTS (the original recipe). "paper Eq. 3"
-# is the loss as the paper writes it, |s + eps / sigma|^2 with no sigma^2 weight.
-RECIPES: dict[str, tuple[tuple[str, object], ...]] = {
-    "original (sigma^2 weight)": (),
-    "+ antithetic": (("antithetic", True),),
-    "+ paper Eq. 3 weight": (("weight_power", 0.0),),
-    "+ cosine lr, 5 % warm-up": (("schedule", "cosine"), ("warmup", 0.05)),
-    "+ EMA 0.999": (("ema", 0.999),),
-    "Eq. 3 + antithetic": (("weight_power", 0.0), ("antithetic", True)),
-    "Eq. 3 + antithetic + cosine": (("weight_power", 0.0), ("antithetic", True), ("schedule", "cosine"),
-                                    ("warmup", 0.05)),
-    "Eq. 3 + antithetic + EMA 0.995": (("weight_power", 0.0), ("antithetic", True), ("ema", 0.995)),
+# name -> what the run changes from the original recipe (fdlf's first DSM recipe: sigma^2 weight, width 32,
+# default initialisation): ``SweepBudget`` fields (``recipe``: TrainConfig fields that differ from
+# training.RECIPE_DEFAULTS; ``width``; ``model_options``: LocalCNNConfig fields). "paper Eq. 3" is the loss
+# as the paper writes it, |s + eps / sigma|^2 with no sigma^2 weight. The last rows remove one ingredient
+# at a time from fdlf's recipe (fdlf2d.PAPER_MODEL).
+_EQ3_ANTI = (("weight_power", 0.0), ("antithetic", True))
+_W64 = {"width": 64, "model_options": MODEL_OPTIONS}
+RECIPES: dict[str, dict] = {
+    "original (sigma^2 weight)": {},
+    "+ antithetic": {"recipe": (("antithetic", True),)},
+    "+ paper Eq. 3 weight": {"recipe": (("weight_power", 0.0),)},
+    "+ cosine lr, 5 % warm-up": {"recipe": (("schedule", "cosine"), ("warmup", 0.05))},
+    "+ EMA 0.999": {"recipe": (("ema", 0.999),)},
+    "Eq. 3 + antithetic": {"recipe": _EQ3_ANTI},
+    "Eq. 3 + antithetic + cosine": {"recipe": _EQ3_ANTI + (("schedule", "cosine"), ("warmup", 0.05))},
+    "Eq. 3 + antithetic + EMA 0.995": {"recipe": _EQ3_ANTI + (("ema", 0.995),)},
+    "Eq. 3 + antithetic + zero-init + linear path": {"recipe": _EQ3_ANTI, "model_options": MODEL_OPTIONS},
+    "Eq. 3 + antithetic + width 64": {"recipe": _EQ3_ANTI, "width": 64},
+    "fdlf: Eq. 3 + antithetic + width 64 + zero-init + linear path": {"recipe": _EQ3_ANTI, **_W64},
+    "fdlf - antithetic": {"recipe": (("weight_power", 0.0),), **_W64},
+    "fdlf - Eq. 3 weight": {"recipe": (("antithetic", True),), **_W64},
+    "fdlf - linear path": {"recipe": _EQ3_ANTI, "width": 64, "model_options": (("zero_init", True),)},
 }
 SUMMARY_SCHEMA = {"recipe": str, "family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
                   "score_rmse_mean": float, "score_rmse_sem": float, "train_wall_s_mean": float}
@@ -61,7 +72,7 @@ class AblationExperiment:
     title: str
     notebook: str
     configs: tuple[tuple[str, int], ...]
-    recipes: Mapping[str, tuple[tuple[str, object], ...]]
+    recipes: Mapping[str, dict]      # name -> SweepBudget fields that differ from the base budget
     train_L: int
     eval_sizes: tuple[int, ...]
     profiles: Mapping[str, SweepBudget]
@@ -77,7 +88,7 @@ class AblationExperiment:
         budget, keep = self.profiles[profile], set(self.families if families is None else families)
         specs = []
         for recipe, fields in self.recipes.items():
-            recipe_budget = dataclasses.replace(budget, recipe=fields)
+            recipe_budget = dataclasses.replace(budget, **fields)
             for fam, blocks in self.configs:
                 if fam not in keep:
                     continue
@@ -109,5 +120,6 @@ ABLATION = AblationExperiment(
     notebook="06_dsm_ablation.ipynb",
     configs=(("simple_local", 1), ("medium_range", 1), ("medium_range", 3), ("medium_range", 6)),
     recipes=RECIPES, train_L=FIG2.train_L, eval_sizes=FIG2.eval_sizes,
-    profiles={"paper": dataclasses.replace(FIG2.profiles["paper"], eval_n=8),
+    # the base budget is the original recipe (Fig. 2's budget at width 32, no recipe or model options)
+    profiles={"paper": dataclasses.replace(FIG2.profiles["paper"], eval_n=8, width=32, recipe=(), model_options=()),
               "quick": SweepBudget(steps=10, batch_size=2, eval_n=1, response_n=1, seeds=(0,))})

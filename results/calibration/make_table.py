@@ -43,8 +43,8 @@ def main() -> None:
         runs = dsm.get(r["name"], [])
         dsm_text = "; ".join(f"{d['rmse_16']:.3f} -> {d['rmse_64']:.3f} ({d['ratio']:.2f}), "
                              f"{min(d[f'far_{L}'] for L in (16, 32, 48, 64)):.2f}" for d in runs) or "-"
-        mark = " **(chosen; to become complex_long with the paper-profile rerun)**" if r["overrides"] == ADOPTED else (
-            " **(complex_long today; to stay as complex_long_printed)**" if r["family"] == "complex_long" and r["overrides"] == PRINTED else "")
+        mark = " **(adopted: complex_long)**" if r["overrides"] == ADOPTED else (
+            " **(kept as complex_long_printed)**" if r["family"] == "complex_long" and r["overrides"] == PRINTED else "")
         out.append(f"| {r['name']}: {describe(r['family'], r['overrides'])}{mark} | {r['family']} | {r['floor_ratio']:.2f} | "
                    f"{r['k0_share_16']:.4f} / {r['k0_share_64']:.4f} | {r['tail4_64']:.3f} / {r['tail14_64']:.3f} | "
                    f"{dsm_text} |")

@@ -6,7 +6,7 @@ import pytest
 from fdlf_core import experiments as ex
 from fdlf_core import runner
 from fdlf_core.experiments.ablation import ABLATION, RECIPES, AblationRun
-from fdlf_core.experiments.fdlf2d import FIG2, SweepBudget
+from fdlf_core.experiments.fdlf2d import FIG2, SweepBudget, sweep_run
 from fdlf_core.training import RECIPE_DEFAULTS, TrainConfig
 
 
@@ -17,10 +17,16 @@ def test_the_ablation_is_fig2s_models_under_each_recipe():
     paper = ABLATION.profiles["paper"]
     assert (paper.steps, paper.batch_size, paper.lr, paper.sigma_min, paper.sigma_max, paper.seeds) == \
         (1500, 8, 5e-4, 0.005, 1.0, (0, 1, 2))
-    assert RECIPES["original (sigma^2 weight)"] == ()  # the recipe every other one changes by one step
+    assert RECIPES["original (sigma^2 weight)"] == {}  # the recipe the first rows change by one step
+    assert (paper.width, paper.recipe, paper.model_options) == (32, (), ())
     for fields in RECIPES.values():
-        TrainConfig(32, 1500, 8, **dict(fields))  # every recipe is a valid config
-        assert set(dict(fields)) <= set(RECIPE_DEFAULTS)
+        budget = dataclasses.replace(paper, **fields)  # every recipe is a valid budget and config
+        assert set(dict(budget.recipe)) <= set(RECIPE_DEFAULTS) and set(fields) <= {"recipe", "width", "model_options"}
+        budget.train_config(32, 0)
+    fdlf = [s for s in ex.expand("ablation", "paper")
+            if s.recipe.startswith("fdlf: ") and (s.family, s.blocks, s.seed) == ("medium_range", 3, 0)][0]
+    fig2 = [s for s in ex.expand("fig2", "paper") if (s.family, s.blocks, s.seed) == ("medium_range", 3, 0)][0]
+    assert (fdlf.model, fdlf.train) == (fig2.model, fig2.train)  # fdlf's row is Fig. 2's model and recipe
     specs = ex.expand("ablation", "paper")
     assert len(specs) == len(RECIPES) * 4 * 3 and all(isinstance(s, AblationRun) for s in specs)
     assert len({s.run_id for s in specs}) == len(specs) and len({s.train_id for s in specs}) == len(specs)
@@ -32,11 +38,12 @@ def test_the_ablation_is_fig2s_models_under_each_recipe():
 
 
 def test_the_original_recipe_has_the_id_of_the_same_run_before_recipes_existed():
-    budget = dataclasses.replace(FIG2.profiles["paper"], eval_n=8)
+    # the original recipe's run is the Fig. 2 run as it was first defined: same configs, same cache key
+    old_fig2 = SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2))
     original = [s for s in ex.expand("ablation", "paper") if s.recipe == "original (sigma^2 weight)"][0]
-    fig2_like = [s for s in ex.expand("fig2", "paper") if (s.family, s.blocks, s.seed) == ("simple_local", 1, 0)][0]
-    assert original.train == fig2_like.train and original.train_id == fig2_like.train_id  # same model, same cache key
-    assert budget.train_config(32, 0) == TrainConfig(**original.train)
+    old = sweep_run("simple_local", 1, 32, old_fig2, 0, FIG2.eval_sizes)
+    assert (original.train, original.model, original.train_id) == (old.train, old.model, old.train_id)
+    assert old_fig2.train_config(32, 0) == TrainConfig(**original.train)
 
 
 def test_runs_and_summary_carry_the_recipe(tmp_path, monkeypatch):
