@@ -96,7 +96,7 @@ def _reproduce(args: argparse.Namespace) -> int:
                 parameters={"profile": args.profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
                 progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
             summary = experiments.load_results(out, fig, args.profile).summary
-            checked = paper.claims(fig, summary) if fig in paper.CHECKS else []
+            checked = experiments.check_claims(out, fig, args.profile) if fig in paper.CHECKS else []
             print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
         except papermill.PapermillExecutionError as exc:
             status[fig] = (f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None)

@@ -86,25 +86,36 @@ def _get(summary, family, R_eff, L, metric="score_rmse") -> float:
     return float(row[f"{metric}_mean"])
 
 
-# Margins. "Flat": within 15 % of the training-size value. "Clearly worse": at least 1.5 times.
-# "Degrades": at least 20 % higher at the largest L (the paper reports +103 %). "Improves": at least
-# 10 % lower. "Near one": far-response error of at least 0.75 at every radius (a model that ignores the
-# far band entirely scores exactly 1).
-FLAT_TOL = 0.15
+# Margins (issue 14 sets the Fig. 1 / Fig. 2 ones). "Flat": within 10 % of the training-size value
+# (smallest radius in Fig. 2). "Clearly worse": at least 1.5 times. "Degrades": at least 1.5 times higher
+# at the largest L (the paper reports 2.0x). "Far error high": at least 0.9 at every L and radius (a model
+# that ignores the far band scores exactly 1; the paper's are 0.94-1.08). "Improves": medium_range at least
+# 20 % lower from R_eff 4 to 8 and 30 % from 4 to 14 (paper: 38 % and 47 %). "Near the floor": DSM within
+# 1.25x of the locality floor (same model, same sizes) for the two teachers a local model can fit.
+FLAT_TOL = 0.10
 WORSE_FACTOR = 1.5
-DEGRADE_FACTOR = 1.2
-IMPROVE_FACTOR = 0.9
-FAR_NEAR_ONE = 0.75
+DEGRADE_FACTOR = 1.5
+FAR_HIGH = 0.9
+IMPROVE_FACTORS = {8: 0.8, 14: 0.7}
+NEAR_FLOOR_FACTOR = 1.25
 # Fig. 4. "Underestimates": the learned boundary response is at most 75 % of the exact one.
 UNDER_FACTOR = 0.75
 
 
-def claims(experiment: str, summary: list[dict]) -> list[Claim]:
+def claims(experiment: str, summary: list[dict], floor: list[dict] | None = None) -> list[Claim]:
     """The paper's qualitative claims for ``experiment`` ("fig1", "fig2", "fig4") checked on ``summary``;
-    for "floor" (beyond the paper) the roles the paper gives the teachers, read off the locality floor."""
+    for "floor" (beyond the paper) the roles the paper gives the teachers, read off the locality floor.
+
+    ``floor``: the floor experiment's summary (same profile), for Fig. 2 only: adds the claim that DSM
+    comes within ``NEAR_FLOOR_FACTOR`` of it (issue 14's target; beyond the paper).
+    """
     if experiment not in CHECKS:
         raise ValueError(f"experiment must be one of {sorted(CHECKS)}; got {experiment!r}")
-    return CHECKS[experiment](summary)
+    if floor is None:
+        return CHECKS[experiment](summary)
+    if experiment != "fig2":
+        raise ValueError(f"floor is only used by the fig2 claims; got it for {experiment!r}")
+    return _fig2_claims(summary) + [_near_floor_claim(summary, floor)]
 
 
 def _fig1_claims(summary) -> list[Claim]:
@@ -127,8 +138,12 @@ def _fig1_claims(summary) -> list[Claim]:
                      f"smallest ratio {ratio:.2f}", ratio >= WORSE_FACTOR))
     out.append(Claim("fig1", "long_degrades", "complex_long degrades as L grows (paper: 0.400 at L=16 -> 0.814 at L=64)",
                      f"RMSE_long({hi}) >= {DEGRADE_FACTOR} RMSE_long({lo})",
-                     f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} ({100 * (long[-1] / long[0] - 1):+.1f} %)",
+                     f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} (ratio {long[-1] / long[0]:.2f})",
                      long[-1] >= DEGRADE_FACTOR * long[0]))
+    far = [_get(summary, "complex_long", 4, L, "far") for L in sizes]
+    out.append(Claim("fig1", "long_far_high", "complex_long's far-response error stays high at every L",
+                     f"min_L far error >= {FAR_HIGH}", ", ".join(f"L={L}: {v:.3f}" for L, v in zip(sizes, far)),
+                     min(far) >= FAR_HIGH))
     return out
 
 
@@ -143,15 +158,32 @@ def _fig2_claims(summary) -> list[Claim]:
     out.append(Claim("fig2", "simple_local_flat", f"simple_local is captured at the smallest radius: RMSE flat in R_eff at L={L}",
                      f"max_R |RMSE(R) / RMSE({radii[0]}) - 1| <= {FLAT_TOL}",
                      ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, simple)), dev <= FLAT_TOL))
-    m4, m8 = _get(summary, "medium_range", radii[0], L), _get(summary, "medium_range", radii[1], L)
-    out.append(Claim("fig2", "medium_improves", f"medium_range improves when R_eff grows from {radii[0]} to {radii[1]}",
-                     f"RMSE({radii[1]}) <= {IMPROVE_FACTOR} RMSE({radii[0]})",
-                     f"R={radii[0]}: {m4:.3f}, R={radii[1]}: {m8:.3f}", m8 <= IMPROVE_FACTOR * m4))
+    m4 = _get(summary, "medium_range", radii[0], L)
+    for R, factor in IMPROVE_FACTORS.items():
+        key = "medium_improves" if R == 8 else f"medium_improves_{R}"
+        mR = _get(summary, "medium_range", R, L)
+        out.append(Claim("fig2", key, f"medium_range improves when R_eff grows from {radii[0]} to {R} "
+                         f"(paper: {'-38' if R == 8 else '-47'} %)", f"RMSE({R}) <= {factor} RMSE({radii[0]})",
+                         f"R={radii[0]}: {m4:.3f}, R={R}: {mR:.3f} ({100 * (mR / m4 - 1):+.0f} %)", mR <= factor * m4))
     far = [_get(summary, "complex_long", R, L, "far") for R in radii]
     out.append(Claim("fig2", "long_far_near_one", "complex_long keeps a far-response error near one at every R_eff",
-                     f"min_R far error >= {FAR_NEAR_ONE}",
-                     ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, far)), min(far) >= FAR_NEAR_ONE))
+                     f"min_R far error >= {FAR_HIGH}",
+                     ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, far)), min(far) >= FAR_HIGH))
     return out
+
+
+def _near_floor_claim(summary, floor) -> Claim:
+    L = max(r["L"] for r in summary)
+    worst, where = 0.0, "none"
+    for fam in ("simple_local", "medium_range"):
+        for R in sorted({r["R_eff"] for r in summary}):
+            ratio = _get(summary, fam, R, L) / _get(floor, fam, R, L)
+            if ratio > worst:
+                worst, where = ratio, f"{fam} R={R}"
+    return Claim("fig2", "dsm_near_floor", f"DSM reaches what a radius-R model can fit: within {NEAR_FLOOR_FACTOR}x "
+                 f"of the locality floor for simple_local and medium_range at every R_eff (L={L}; beyond the paper)",
+                 f"max RMSE_DSM / floor <= {NEAR_FLOOR_FACTOR}", f"largest ratio {worst:.2f} ({where})",
+                 worst <= NEAR_FLOOR_FACTOR)
 
 
 # The locality floor (beyond the paper). "The radius matters": the best radius-8 fit of medium_range is at

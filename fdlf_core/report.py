@@ -59,7 +59,7 @@ def _section(out: Path, name: str, profile: str) -> list[str]:
     if name not in paper.CHECKS:
         return lines
     try:
-        checked = paper.claims(name, result.summary)
+        checked = experiments.check_claims(out, name, profile)
     except ValueError as exc:  # an incomplete run set: say so rather than check half a figure
         lines += [f"Claims not checked: {exc}.", ""]
     else:

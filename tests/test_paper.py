@@ -19,10 +19,16 @@ def test_fig1_claims_pass_on_the_papers_shape_and_fail_otherwise(summary2d):
     bad = summary2d({("simple_local", 4, 16): (0.18, 1), ("simple_local", 4, 64): (0.30, 1),
                     ("complex_local", 4, 16): (0.2, 1), ("complex_local", 4, 64): (0.2, 1),
                     ("complex_long", 4, 16): (0.5, 1), ("complex_long", 4, 64): (0.25, 1)})
-    assert [c.passed for c in paper.claims("fig1", bad)] == [False, True, False, False]
+    assert [c.passed for c in paper.claims("fig1", bad)] == [False, True, False, False, True]
     small_growth = summary2d({**{(f, 4, L): (0.18, 2.0) for f in ("simple_local", "complex_local") for L in (16, 64)},
                              ("complex_long", 4, 16): (0.60, 1.0), ("complex_long", 4, 64): (0.65, 1.0)})
     assert {c.key: c.passed for c in paper.claims("fig1", small_growth)}["long_degrades"] is False
+    # issue 14's margins: a 1.4x growth is not enough, and one L with a far error below 0.9 fails
+    margin = summary2d({**{(f, 4, L): (0.18, 2.0) for f in ("simple_local", "complex_local") for L in (16, 64)},
+                       ("complex_long", 4, 16): (0.40, 0.95), ("complex_long", 4, 64): (0.56, 0.85)})
+    assert {c.key: c.passed for c in paper.claims("fig1", margin)} == {
+        "simple_local_flat": True, "complex_local_flat": True, "long_worse": True, "long_degrades": False,
+        "long_far_high": False}
 
 
 def test_fig2_claims_and_comparison(summary2d):
@@ -33,7 +39,11 @@ def test_fig2_claims_and_comparison(summary2d):
     summary = summary2d(rows)
     assert all(c.passed for c in paper.claims("fig2", summary))
     rows[("complex_long", 14, 64)] = (0.5, 0.3)
-    assert [c.passed for c in paper.claims("fig2", summary2d(rows))] == [True, True, False]
+    assert [c.key for c in paper.claims("fig2", summary)] == ["simple_local_flat", "medium_improves",
+                                                              "medium_improves_14", "long_far_near_one"]
+    assert [c.passed for c in paper.claims("fig2", summary2d(rows))] == [True, True, True, False]
+    weak = {**rows, ("medium_range", 8, 64): (0.22, 0.5), ("medium_range", 14, 64): (0.19, 0.5)}
+    assert [c.passed for c in paper.claims("fig2", summary2d(weak))][1:3] == [False, False]  # -17 %, -28 %
     comp = paper.compare("fig2", summary)
     assert len(comp) == 17  # Table 3 (15 numbers) + 2 near-response values in the text
     med = next(c for c in comp if c["metric"] == "score_rmse" and c["family"] == "medium_range" and c["R_eff"] == 8)
@@ -41,6 +51,23 @@ def test_fig2_claims_and_comparison(summary2d):
     assert "0.163 +/- 0.000" in paper.format_comparison(comp)
     with pytest.raises(ValueError, match="incomplete"):
         paper.claims("fig2", summary2d({("simple_local", 4, 64): (0.1, 1)}))
+
+
+def test_dsm_near_floor_claim_needs_the_floor_and_can_fail(summary2d):
+    rows = {("simple_local", R, 64): (0.17, 3.0) for R in (4, 8, 14)}
+    rows.update({("medium_range", R, 64): (v, 0.5) for R, v in ((4, 0.265), (8, 0.163), (14, 0.141))})
+    rows.update({("complex_long", R, 64): (0.6, 0.99) for R in (4, 8, 14)})
+    floor = {(f, R, 64): (0.15 if f == "simple_local" else v, 0.5)
+             for f in ("simple_local", "medium_range", "complex_long") for R, v in ((4, 0.15), (8, 0.14), (14, 0.12))}
+    near = {c.key: c for c in paper.claims("fig2", summary2d(rows), floor=summary2d(floor))}["dsm_near_floor"]
+    # medium_range R=4: 0.265 / 0.15 = 1.77 is the worst ratio (complex_long is not asked to reach its floor)
+    assert not near.passed and "1.77 (medium_range R=4)" in near.measured
+    floor.update({("medium_range", 4, 64): (0.25, 0.5)})
+    near = {c.key: c for c in paper.claims("fig2", summary2d(rows), floor=summary2d(floor))}["dsm_near_floor"]
+    assert near.passed and "1.17 (medium_range R=14)" in near.measured
+    assert "dsm_near_floor" not in {c.key for c in paper.claims("fig2", summary2d(rows))}
+    with pytest.raises(ValueError, match="floor is only used by the fig2 claims"):
+        paper.claims("fig1", summary2d(rows), floor=summary2d(floor))
 
 
 def test_comparison_of_a_run_without_the_entry_is_nan(summary2d):

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .. import lattice, runner
+from .. import lattice, paper, runner
 from ..runner import ExperimentResult, result_dir
 from .ablation import ABLATION
 from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
@@ -39,7 +39,7 @@ PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
 
 __all__ = ["EVAL_SEED_OFFSET", "EXPERIMENTS", "PROFILES", "RESULTS_DIR", "Budget", "Experiment", "ExperimentResult",
-           "RunSpec", "check_results", "expand", "get_experiment", "load_results", "read_summary", "result_dir",
+           "RunSpec", "check_claims", "check_results", "expand", "get_experiment", "load_results", "read_summary", "result_dir",
            "run_experiment"]
 
 
@@ -116,3 +116,19 @@ def load_results(out: str | os.PathLike, name: str, profile: str) -> ExperimentR
     _check_profile(exp, profile)
     current = {s.run_id for s in expand(name, profile)}
     return runner.load_rows(exp, result_dir(out, name, profile), current, profile)
+
+
+def check_claims(out: str | os.PathLike, name: str, profile: str) -> list[paper.Claim]:
+    """The paper's claims (``paper.claims``) on the saved results of ``name``/``profile``; Fig. 2's include
+    the DSM-vs-floor claim when the floor of the same profile has all its runs. ``ValueError`` if the
+    figure's own runs are incomplete."""
+    summary = load_results(out, name, profile).summary
+    floor = None
+    if name == "fig2" and profile in FLOOR.profiles:
+        try:
+            done = load_results(out, "floor", profile)
+        except FileNotFoundError:
+            done = None
+        if done is not None and {r["run_id"] for r in done.rows} == {s.run_id for s in expand("floor", profile)}:
+            floor = done.summary
+    return paper.claims(name, summary, floor=floor)
