@@ -46,14 +46,17 @@ def test_reproduce_quick_succeeds_and_writes_every_artifact(quick):
     assert all(f"`{exp.name}/quick/`" in readme for exp in experiments.EXPERIMENTS.values())
 
 
-# Claims our teachers do not reproduce (docs/results.md, "Where we differ"). Strict: the day one of
-# them starts to hold, this test fails and the docs must be updated.
-KNOWN_DISCREPANCIES = {("fig1", "long_degrades"), ("fig2", "medium_improves"), ("fig4", "worst_at_intermediate_sigma")}
-# Claims the quick budget cannot show: 100 exact-score steps leave the radius-8 fit of medium_range near the
-# radius-4 one (0.309 vs 0.331 at 150 steps); the 1500-step fit separates them (0.166 vs 0.291).
-NEEDS_PAPER_BUDGET = {("floor", "medium_radius_matters")}
-CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades")] + \
-         [("fig2", k) for k in ("simple_local_flat", "medium_improves", "long_far_near_one")] + \
+# Claims we do not reproduce (docs/results.md, "Where we differ"). Strict: the day one of them starts to
+# hold, this test fails and the docs must be updated.
+KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma")}
+# Claims the quick budget cannot show. 100 exact-score steps leave the radius-8 fit of medium_range near the
+# radius-4 one (0.304 vs 0.338); 300 DSM steps of a width-32 model leave medium_range at -8 % from R_eff 4
+# to 8 and 14 (the paper profile's 1500 steps at width 64 separate them; issue 14's study: 0.303 -> 0.210).
+NEEDS_PAPER_BUDGET = {("floor", "medium_radius_matters"), ("fig2", "medium_improves"), ("fig2", "medium_improves_14")}
+CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades",
+                                "long_far_high")] + \
+         [("fig2", k) for k in ("simple_local_flat", "medium_improves", "medium_improves_14", "long_far_near_one",
+                                "dsm_near_floor")] + \
          [("floor", k) for k in ("monotone", "medium_radius_matters")] + \
          [("fig4", k) for k in ("exact_grows", "learned_underestimates", "worst_at_intermediate_sigma")]
 
@@ -65,6 +68,6 @@ CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long
     if (f, k) in NEEDS_PAPER_BUDGET else (f, k) for f, k in CLAIMS])
 def test_paper_claim_on_the_quick_profile(quick, fig, key):
     out, _ = quick
-    checked = {c.key: c for c in paper.claims(fig, experiments.load_results(out, fig, "quick").summary)}
+    checked = {c.key: c for c in experiments.check_claims(out, fig, "quick")}  # Fig. 2: with the quick floor
     assert set(checked) == {k for f, k in CLAIMS if f == fig}
     assert checked[key].passed, paper.format_claims([checked[key]])
