@@ -156,17 +156,19 @@ def main() -> None:
                 print(f"{label:<34} {1e3 * s:>8.2f} {gflops:>8.1f} {gflops / peak:>9.2f}")
 
     if "recipes" in args.only:
-        # a whole train_dsm step (batch draw, loss, backward, Adam, schedule, EMA) per recipe, Fig. 2's
-        # paper settings; the ratio is to the original recipe measured in this same run
-        print(f"\n{'recipe (Fig. 2 step, L=32 b=8)':<34} {'B':>2} {'ms/step':>8} {'/ original':>10}")
+        # a whole train_dsm step (batch draw, loss, backward, Adam, schedule, EMA) per ablation recipe (its
+        # TrainConfig fields, width and model options) at Fig. 2's paper settings; the ratio is to the
+        # original recipe (width 32) measured in this same run
+        print(f"\n{'recipe (Fig. 2 step, L=32 b=8)':<62} {'B':>2} {'ms/step':>8} {'/ original':>10}")
         teacher = teachers.make("medium_range")
         for blocks in (1, 6):
             base = None
             for name, fields in RECIPES.items():
-                cfg = TrainConfig(32, 5, 8, **dict(fields))
-                s = median_s(lambda: train_dsm(teacher, LocalCNN(blocks, 32), cfg, progress=False), t_min) / cfg.steps
+                cfg = TrainConfig(32, 5, 8, **dict(fields.get("recipe", ())))
+                model = dict(blocks=blocks, width=fields.get("width", 32), **dict(fields.get("model_options", ())))
+                s = median_s(lambda: train_dsm(teacher, LocalCNN(**model), cfg, progress=False), t_min) / cfg.steps
                 base = s if base is None else base
-                print(f"{name[:34]:<34} {blocks:>2} {1e3 * s:>8.1f} {s / base:>10.2f}")
+                print(f"{name[:62]:<62} {blocks:>2} {1e3 * s:>8.1f} {s / base:>10.2f}")
 
     if "stacked" in args.only:
         # 1 thread is what each worker of `fdlf reproduce --jobs <cores>` gets
