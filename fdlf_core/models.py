@@ -15,6 +15,7 @@ from torch import nn
 
 from . import lattice, registry
 from .flows import circular_conv
+from .provenance import without_defaults
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,7 @@ class LocalCNNConfig:
 
 def id_fields(config: dict) -> dict:
     """A ``LocalCNNConfig`` dict as run ids hash it: the ``LATER_DEFAULTS`` fields at those values left out."""
-    later = LocalCNNConfig.LATER_DEFAULTS
-    return {k: v for k, v in config.items() if not (k in later and v == later[k])}
+    return without_defaults(config, LocalCNNConfig.LATER_DEFAULTS)
 
 
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:

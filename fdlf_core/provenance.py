@@ -18,6 +18,12 @@ def config_hash(content: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def without_defaults(config: dict, defaults: dict) -> dict:
+    """``config`` without the keys of ``defaults`` that hold exactly their default value: how run ids hash a
+    config that gained fields after ids existed, so the earlier runs keep their ids."""
+    return {k: v for k, v in config.items() if not (k in defaults and v == defaults[k])}
+
+
 def package_versions() -> dict[str, str]:
     """Installed versions of Python and the packages results depend on (``"absent"`` if missing)."""
     versions = {"python": platform.python_version()}

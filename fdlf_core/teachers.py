@@ -42,6 +42,7 @@ import torch
 
 from . import lattice, registry
 from .flows import AdditiveSmoother, AffineCoupling, Composite, MeanStress
+from .provenance import without_defaults
 
 
 @registry.data_config
@@ -130,8 +131,7 @@ def _check_config(cfg: TeacherConfig) -> TeacherConfig:
 
 def id_fields(config: dict) -> dict:
     """A ``TeacherConfig`` dict as run ids hash it: the ``LATER_DEFAULTS`` fields at those values left out."""
-    later = TeacherConfig.LATER_DEFAULTS
-    return {k: v for k, v in config.items() if not (k in later and v == later[k])}
+    return without_defaults(config, TeacherConfig.LATER_DEFAULTS)
 
 
 def _coupling(cfg: TeacherConfig, stack: str, index: int, parity: int) -> AffineCoupling:

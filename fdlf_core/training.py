@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from . import lattice, registry
 from .atomic import atomic_write, read_tagged
 from .models import LocalCNN, check_sigma, model_dtype
-from .provenance import provenance
+from .provenance import provenance, without_defaults
 
 CHECKPOINT_FORMAT = "fdlf.checkpoint/1"
 
@@ -92,7 +92,7 @@ RECIPE_DEFAULTS = {"weight_power": 2.0, "antithetic": False, "schedule": "consta
 def id_fields(train: dict) -> dict:
     """A ``TrainConfig`` dict as run ids hash it: recipe fields at their ``RECIPE_DEFAULTS`` left out, so a
     run of the original recipe has the id it had before those fields existed."""
-    return {k: v for k, v in train.items() if not (k in RECIPE_DEFAULTS and v == RECIPE_DEFAULTS[k])}
+    return without_defaults(train, RECIPE_DEFAULTS)
 
 
 @dataclass
