@@ -191,7 +191,7 @@ FIG2 = SweepExperiment(
     families=("simple_local", "medium_range", "complex_long"), blocks=(1, 3, 6), train_L=32,
     eval_sizes=(32, 64), response_sizes=(64,),
     profiles={"paper": SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2), **PAPER_MODEL),
-              "quick": SweepBudget(steps=300, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1), **QUICK_MODEL)})
+              "quick": SweepBudget(steps=200, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1), **QUICK_MODEL)})
 
 # The locality floor under Fig. 2 (beyond the paper): the same LocalCNNs fitted to the exact clean score at
 # Fig. 2's sizes, at more radii. Adam at 1e-3 with cosine decay. The paper budget is twice the 1500 steps at
