@@ -26,9 +26,15 @@ from .lattice import cyclic_distance, parity_mask
 
 
 def circular_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """2D cross-correlation on the torus: ``x (n, C_in, L, L)``, ``weight (C_out, C_in, k, k)``, k odd."""
-    pad = weight.shape[-1] // 2
-    if pad:
+    """2D cross-correlation on the torus: ``x (n, C_in, L, L)``, ``weight (C_out, C_in, k, k)``, k odd.
+
+    Any ``L >= 1``: a kernel wider than the lattice wraps around it as often as it needs to.
+    """
+    pad, L = weight.shape[-1] // 2, x.shape[-1]
+    if pad > L:  # F.pad's circular mode wraps at most once
+        idx = torch.arange(-pad, L + pad, device=x.device) % L
+        x = x[..., idx][..., idx, :]
+    elif pad:
         x = F.pad(x, (pad, pad, pad, pad), mode="circular")
     return F.conv2d(x, weight, bias)
 

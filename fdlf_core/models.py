@@ -165,13 +165,6 @@ class LocalCNN(nn.Module):
             h = h + self._conv(conv2, self.act(r))
         f = self._conv(self.conv_out, self.act(h))[:, 0]           # (n, L, L)
         if self.linear is not None:
-            f = f + _torus_conv(c_in * x, self.linear)
+            f = f + circular_conv((c_in * x)[:, None], self.linear)[:, 0]
         return c_in * (f - c_in * x)
 
-
-def _torus_conv(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Cross-correlation of ``x (n, L, L)`` with ``kernel (1, 1, k, k)`` (k odd) on the torus, any ``L >= 1``
-    (the kernel may be wider than the lattice: the padding wraps as often as it needs to)."""
-    pad, L = kernel.shape[-1] // 2, x.shape[-1]
-    idx = torch.arange(-pad, L + pad, device=x.device) % L
-    return torch.nn.functional.conv2d(x[:, None][..., idx][..., idx, :], kernel)[:, 0]
