@@ -34,8 +34,11 @@ def test_paper_configuration_follows_section_5_and_appendix_c():
     assert specs[0].train["sigma_min"] < min(FIG4.sigmas) and specs[0].train["sigma_max"] > max(FIG4.sigmas)
     assert all(type(s) is IsingRunSpec for s in specs) and ex.EXPERIMENTS["fig4"] is FIG4
     assert isinstance(FIG4, IsingExperiment) and FIG4.notebook == "04_ising_critical.ipynb" and FIG4.d_max == 7
-    # R = 5: two blocks and a 1x1 output projection
-    assert specs[0].model == dataclasses.asdict(LocalCNNConfig.from_radius(5, 32, seed=0))
+    # R = 5: two blocks and a 1x1 output projection; Fig. 1 / Fig. 2's model options and antithetic pairs, with
+    # the sigma^2 loss weight (Fig. 4 reads the model across sigma 0.5 .. 4, not at sigma_min)
+    assert specs[0].model == dataclasses.asdict(LocalCNNConfig.from_radius(5, 32, seed=0, zero_init=True,
+                                                                           linear_path=True))
+    assert (specs[0].train["weight_power"], specs[0].train["antithetic"]) == (2.0, True)
     assert [(s.beta_ratio, s.seed) for s in specs] == [(b, k) for b in FIG4.beta_ratios for k in (0, 1, 2)]
     assert len({s.run_id for s in specs}) == len(specs) and len({s.train_id for s in specs}) == len(specs)
 
