@@ -14,12 +14,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, bi
     """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
 
     The temporary file lives in the same directory so the final ``os.replace`` is atomic on POSIX; on
-    any exception it is removed and ``path`` is left as it was. Parent directories are created.
+    any exception it is removed and ``path`` is left as it was. Parent directories are created. The file
+    gets the mode a plain ``open`` would give it (0666 less the umask), not ``mkstemp``'s private 0600:
+    results are meant to be shared.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
@@ -29,6 +32,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, bi
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where /proc allows (``os.umask`` sets it to read it,
+    which races with threads creating files meanwhile)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_tagged(path: str | os.PathLike, fmt: str, what: str) -> dict:

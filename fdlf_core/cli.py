@@ -6,7 +6,9 @@ the error); 2 bad input or a failed demo run (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -85,30 +87,75 @@ def _reproduce(args: argparse.Namespace) -> int:
                                 "pip install -e '.[notebooks]'") from None
 
     status = {}
-    for fig in figures:
-        notebook = experiments.EXPERIMENTS[fig].notebook
-        target = experiments.result_dir(out, fig, args.profile) / notebook
-        print(f"== {fig} ({args.profile}): executing {notebook} -> {target}", flush=True)
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(NOTEBOOK_DIR / notebook), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                parameters={"profile": args.profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
-                progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr)
-            summary = experiments.load_results(out, fig, args.profile).summary
-            checked = experiments.check_claims(out, fig, args.profile) if fig in paper.CHECKS else []
-            print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
-        except papermill.PapermillExecutionError as exc:
-            status[fig] = (f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None)
-        except Exception as exc:  # a dead kernel or unreadable results: report it, go on with the other figures
-            status[fig] = (f"FAILED: {type(exc).__name__}: {exc}", time.perf_counter() - start, None)
-        else:
-            status[fig] = ("ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}")
+    with _kernel_tempdir() as kernel_dir:
+        for fig in figures:
+            status[fig] = _execute_figure(papermill, fig, args.profile, jobs, out, kernel_dir)
     print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
     print(f"{'figure':<8} {'status':<10} {'wall s':>8}  claims  results")
     for fig, (state, wall, passed) in status.items():
         print(f"{fig:<8} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
     return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
+
+
+@contextlib.contextmanager
+def _kernel_tempdir():
+    """This process's temporary directory for the notebook kernel's connection file, removed on exit.
+
+    jupyter_client writes the connection file with ``tempfile.mkstemp``; a SIGKILL leaves it behind. Each
+    file is removed as soon as its kernel is ready (see ``_execute_figure``), and the directories of
+    invocations that were killed before that (their pid is gone) are removed here on the next start.
+    """
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob("fdlf-reproduce-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    directory = root / f"fdlf-reproduce-{os.getpid()}"
+    directory.mkdir(exist_ok=True)
+    previous, tempfile.tempdir = tempfile.tempdir, str(directory)
+    try:
+        yield directory
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, kernel_dir: Path) -> tuple:
+    """Execute ``fig``'s notebook into its results folder; ``(status, wall s, claims passed or None)``."""
+    notebook = experiments.EXPERIMENTS[fig].notebook
+    target = experiments.result_dir(out, fig, profile) / notebook
+    print(f"== {fig} ({profile}): executing {notebook} -> {target}", flush=True)
+    start = time.perf_counter()
+
+    def forget_connection_file(**_):  # the kernel has read it and the client holds its contents
+        for path in kernel_dir.glob("*.json"):
+            path.unlink(missing_ok=True)
+    try:
+        # a concurrent reproduction of the same figure would overwrite this one's executed notebook
+        with runner.exclusive(experiments.result_dir(out, fig, profile), ".reproduce.lock", "fdlf reproduce"):
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / notebook), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                parameters={"profile": profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
+                progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
+                on_notebook_start=forget_connection_file)
+        summary = experiments.load_results(out, fig, profile).summary
+        checked = experiments.check_claims(out, fig, profile) if fig in paper.CHECKS else []
+        print(f"\n{paper.format_comparison(paper.compare(fig, summary))}\n\n{paper.format_claims(checked)}\n")
+    except papermill.PapermillExecutionError as exc:
+        return f"FAILED: {exc.ename}: {exc.evalue}", time.perf_counter() - start, None
+    except Exception as exc:  # a dead kernel, unreadable results, a concurrent run: report it, go on
+        return f"FAILED: {type(exc).__name__}: {exc}", time.perf_counter() - start, None
+    return "ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}"
 
 
 EXPLORERS = ("gaussian", "response", "ising", "extrapolation")

@@ -24,6 +24,7 @@ import io
 import json
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -81,7 +82,9 @@ def execute_run(spec, checkpoint_dir: str | os.PathLike | None, progress: bool =
     data, result, cached = train_or_load(spec, checkpoint_dir, progress)
     common = {"run_id": spec.run_id, "experiment": spec.experiment, "profile": spec.profile, "family": spec.family,
               "seed": spec.seed, "final_loss": float(sum(result.losses[-50:]) / len(result.losses[-50:])),
-              "train_wall_s": result.wall_s, "checkpoint_cached": cached, "teacher": spec.teacher,
+              "train_wall_s": result.wall_s, "checkpoint_cached": cached,
+              # results are bit-identical only at a fixed thread count (reductions split differently)
+              "torch_threads": torch.get_num_threads(), "teacher": spec.teacher,
               "model": spec.model, "train": spec.train}
     rows = [{**common, **row} for row in spec.evaluate(data, result)]
     return {"run_id": spec.run_id, "rows": rows, "wall_s": time.perf_counter() - start, "cached": cached}
@@ -99,8 +102,22 @@ class InlineExecutor(cf.Executor):
         return future
 
 
-def _set_threads(n: int) -> None:
-    torch.set_num_threads(n)
+def _init_worker(threads: int, parent: int) -> None:
+    """Set up a pool worker: ``threads`` torch threads, and exit as soon as process ``parent`` is gone.
+
+    Nothing tells a worker that its parent was killed (SIGKILL, a dead kernel): it would go on training and
+    writing checkpoints into the results folder, then idle for ever. A daemon thread polls the parent pid
+    instead; portable, unlike Linux's PR_SET_PDEATHSIG, which also fires when the *thread* that started the
+    worker ends (an explorer starts runs from a background thread).
+    """
+    torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="fdlf-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval_s: float = 0.2) -> None:
+    while os.getppid() == parent:
+        time.sleep(interval_s)
+    os._exit(1)  # no cleanup: the parent's results are what count, and it is gone
 
 
 def threads_per_job(jobs: int) -> int:
@@ -115,7 +132,7 @@ def process_pool(jobs: int, threads: int | None = None) -> cf.ProcessPoolExecuto
     jobs = lattice.check_int(jobs, "jobs", 1)
     threads = threads_per_job(jobs) if threads is None else lattice.check_int(threads, "threads", 1)
     return cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_set_threads, initargs=(threads,))
+                                  initializer=_init_worker, initargs=(threads, os.getpid()))
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -214,13 +231,17 @@ class ExperimentError(RuntimeError):
 
 
 @contextlib.contextmanager
-def exclusive(directory: Path):
-    """One session per result directory: two writers would each rewrite runs.jsonl without the other's rows."""
-    with open(directory / ".lock", "w") as lock:
+def exclusive(directory: Path, name: str = ".lock", holder: str = "fdlf run"):
+    """One session per result directory: two writers would each rewrite runs.jsonl without the other's rows.
+
+    ``name``: the lock file in ``directory`` (created with it); ``holder``: what the error says holds it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / name, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"another fdlf run is writing {directory}; wait for it or use another --out") from None
+            raise ValueError(f"another {holder} is writing {directory}; wait for it or use another --out") from None
         try:
             yield
         finally:
@@ -258,6 +279,9 @@ def run_specs(experiment, profile: str, specs: list, current: set[str], director
     """
     todo = pending(specs, directory)
     with exclusive(directory):
+        # again under the lock: a session that held it may have finished some of them meanwhile
+        done = {r["run_id"] for r in read_runs(directory / "runs.jsonl")}
+        todo = [s for s in todo if s.run_id not in done]
         session = _Session(experiment, profile, directory, current, log or (lambda msg: None))
         session.start(specs, todo, jobs, executor)
         own = executor is None
@@ -310,6 +334,12 @@ class _Session:
         _write_json(self.manifest_path, self.manifest)
         self.say(f"{self.experiment.name}/{self.profile}: {len(specs)} runs, {len(specs) - len(todo)} already "
                  f"done, {len(todo)} to run")
+        earlier = sorted({r["torch_threads"] for r in self.rows if r["run_id"] in self.current and "torch_threads" in r})
+        threads = self.manifest["worker_threads"]
+        if todo and threads is not None and any(t != threads for t in earlier):
+            self.say(f"  note: the runs done so far used {', '.join(map(str, earlier))} torch thread(s) per run, this "
+                     f"session uses {threads}: results are bit-identical only at one thread count (each row "
+                     f"records its torch_threads)")
 
     def execute(self, todo: list, pool: cf.Executor, progress: bool) -> None:
         """Submit every pending run to ``pool`` and record each as it finishes."""

@@ -1,10 +1,14 @@
 """atomic: a write either lands whole or leaves the old file (and no temporary file); tagged torch files are
-read back with the safe loader, and anything else is refused with a ValueError naming the file."""
+read back with the safe loader, and anything else is refused with a ValueError naming the file; files get
+the umask's mode."""
+import os
 import re
+import stat
 
 import pytest
 import torch
 
+from fdlf_core import atomic
 from fdlf_core.atomic import atomic_write, read_tagged
 
 
@@ -78,3 +82,15 @@ def test_a_truncated_real_file_is_refused(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with _refusal(path):
         read_tagged(path, "fdlf.test/1", "test file")
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_umasks_mode_like_a_plain_open(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        assert atomic.current_umask() == umask
+        path = atomic_write(tmp_path / "results" / "runs.jsonl", lambda f: f.write("{}\n"), binary=False)
+        (tmp_path / "plain").write_text("{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode)

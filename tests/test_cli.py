@@ -1,8 +1,12 @@
 """cli: `fdlf demo` end to end on a tiny budget (through runner.execute_run); `fdlf reproduce` refuses bad
-input and damaged caches with exit 2 before any work, and reports a figure that fails; bad input exits 2
-with one line, no traceback."""
+input and damaged caches with exit 2 before any work, reports a figure that fails, refuses a second
+reproduction of a figure that is running, and leaves no kernel connection file; bad input exits 2 with one
+line, no traceback."""
+import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +165,37 @@ def test_reproduce_runs_every_experiment_that_has_the_profile(tmp_path, monkeypa
     capsys.readouterr()
     assert main(["reproduce", "--profile", "paper-2x", "--only", "fig1", "--out", str(tmp_path)]) == 2
     assert "profile must be one of ['paper', 'quick']" in capsys.readouterr().err
+
+
+def test_a_second_reproduction_of_the_same_figure_is_refused_without_touching_its_notebook(tmp_path, monkeypatch,
+                                                                                          capsys):
+    import papermill
+
+    executed = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, *args, **kwargs: executed.append(source))
+    with runner.exclusive(ex.result_dir(tmp_path, "fig1", "quick"), ".reproduce.lock"):  # the first one, running
+        assert main(["reproduce", "--only", "fig1", "--out", str(tmp_path)]) == 1
+    assert executed == []
+    assert "fig1     FAILED: ValueError: another fdlf reproduce is writing" in capsys.readouterr().out
+
+
+def test_the_kernel_connection_file_is_removed_once_the_kernel_is_ready(tmp_path, monkeypatch, capsys):
+    import papermill
+
+    seen = []
+
+    def execute(source, target, **kwargs):  # what papermill does: write the file, start, call the hook
+        fd, path = tempfile.mkstemp(".json")
+        os.close(fd)
+        kwargs["on_notebook_start"](notebook=None)
+        seen.append((Path(path).parent.name, Path(path).exists()))
+    monkeypatch.setattr(papermill, "execute_notebook", execute)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / "fdlf-reproduce-999999999"  # a killed invocation's (no such pid)
+    (stale / "tmpabc.json").parent.mkdir()
+    (stale / "tmpabc.json").write_text("{}")
+    monkeypatch.setattr(ex, "load_results", lambda out, name, profile: (_ for _ in ()).throw(ValueError("stub")))
+    main(["reproduce", "--only", "fig1", "--out", str(tmp_path / "results")])
+    assert seen == [(f"fdlf-reproduce-{os.getpid()}", False)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # its own and the stale one are gone
+    assert tempfile.tempdir == str(tmp_path)

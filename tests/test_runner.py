@@ -217,6 +217,30 @@ def test_process_pool_matches_inline(tiny_fig1, tmp_path):
     assert [r["score_rmse"] for r in sorted(a.rows, key=key)] == [r["score_rmse"] for r in sorted(b.rows, key=key)]
 
 
+def test_rows_record_their_thread_count_and_a_resume_with_another_says_so(tiny_fig1, tmp_path, monkeypatch):
+    said, threads = [], torch.get_num_threads()
+    ex.run_experiment("fig1", "quick", out=tmp_path, progress=False, families=["simple_local"], log=said.append)
+    d = tmp_path / "fig1" / "quick"
+    assert {r["torch_threads"] for r in runner.read_runs(d / "runs.jsonl")} == {threads}
+    assert not any("thread" in m for m in said)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 7)  # this session: 7 threads per run
+    ex.run_experiment("fig1", "quick", out=tmp_path, progress=False, log=said.append)
+    note, = [m for m in said if "thread" in m]
+    assert f"used {threads} torch thread(s) per run, this session uses 7" in note
+    assert sorted({r["torch_threads"] for r in runner.read_runs(d / "runs.jsonl")}) == sorted({threads, 7})
+    assert [s["worker_threads"] for s in json.loads((d / "manifest.json").read_text())["sessions"]][-1] == 7
+
+
+def test_runs_finished_by_another_session_while_waiting_for_the_lock_are_not_rerun(tiny_fig1, tmp_path,
+                                                                                    monkeypatch):
+    ex.run_experiment("fig1", "quick", out=tmp_path, progress=False, families=["simple_local"])
+    # the other session finishes every run between this one's pending list and its lock
+    monkeypatch.setattr(runner, "pending", lambda specs, directory: list(specs))
+    monkeypatch.setattr(runner, "execute_run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    res = ex.run_experiment("fig1", "quick", out=tmp_path, progress=False, families=["simple_local"])
+    assert len(res.rows) == 4
+
+
 def test_corrupt_or_foreign_files_stop_before_training_and_are_kept(tiny_fig1, tmp_path):
     d = tmp_path / "fig1" / "quick"
     d.mkdir(parents=True)
