@@ -23,6 +23,8 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 def _demo(args: argparse.Namespace) -> int:
     for L in args.eval_sizes:  # validate everything before spending a minute on training
         lattice.check_L(L, "--eval-sizes")
+    lattice.check_int(args.eval_n, "--eval-n", 1)
+    lattice.check_int(args.teacher_seed, "--teacher-seed", 0)
     if args.save and Path(args.save).is_dir():
         raise ValueError(f"--save must be a file path, not a directory: {args.save}")
     budget = SweepBudget(steps=args.steps, batch_size=args.batch_size, seeds=(args.seed,), lr=args.lr,
@@ -74,6 +76,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         name for name, exp in experiments.EXPERIMENTS.items() if args.profile in exp.profiles]
     jobs = lattice.check_int(args.jobs, "--jobs", 1)
     out = Path(args.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a directory (the results root); got a file: {out}")
     for fig in figures:  # bad caches, unwritable --out, missing notebooks: exit 2 before any work
         experiments.check_results(fig, args.profile, out)
         notebook = NOTEBOOK_DIR / experiments.EXPERIMENTS[fig].notebook

@@ -88,6 +88,17 @@ def check_field(x, name: str = "x", L: int | None = None, checkerboard: bool = T
     return x
 
 
+def check_magnitude(x: torch.Tensor, dtype: torch.dtype, name: str = "x") -> torch.Tensor:
+    """``x`` unchanged if ``|x| <= sqrt(max)`` of ``dtype``, the largest values whose squares (and so the
+    Gaussian terms and sums of squares computed from them) stay finite there; ``ValueError`` otherwise,
+    instead of a silent NaN."""
+    bound = math.sqrt(torch.finfo(dtype).max)
+    if x.numel() and float(x.abs().max()) > bound:
+        raise ValueError(f"{name} must have |{name}| <= {bound:.3g} to be computed in {dtype}; got |{name}| up to "
+                         f"{float(x.abs().max()):.3g}")
+    return x
+
+
 def check_site(site, L: int, name: str = "site") -> tuple[int, int]:
     """Return ``site`` as a ``(row, col)`` tuple of ints inside ``[0, L)``."""
     if (not isinstance(site, (tuple, list)) or len(site) != 2

@@ -7,6 +7,7 @@ Noise conditioning enters only through per-sample scalars of ``sigma``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -82,6 +83,23 @@ def check_sigma(sigma, n: int, name: str = "sigma") -> torch.Tensor:
     return torch.full((n,), lattice.check_positive(sigma, name), dtype=torch.float64)
 
 
+def sigma_range(dtype: torch.dtype) -> tuple[float, float]:
+    """The noise levels a model computing in ``dtype`` takes: ``sigma^2`` must be a finite normal number
+    there (float32: about [1.1e-19, 1.8e19]); past it the cast makes sigma 0 or inf and the score NaN."""
+    info = torch.finfo(dtype)
+    return math.sqrt(info.tiny), math.sqrt(info.max)
+
+
+def check_in_dtype(sigma: torch.Tensor, x: torch.Tensor, dtype: torch.dtype, name: str = "sigma") -> None:
+    """``ValueError`` unless ``sigma (n,)`` lies in ``sigma_range(dtype)`` and ``x`` passes
+    ``lattice.check_magnitude`` in ``dtype``; checked before the cast to ``dtype`` that would hide both."""
+    lo, hi = sigma_range(dtype)
+    if not bool(((sigma >= lo) & (sigma <= hi)).all()):
+        raise ValueError(f"{name} must be in [{lo:.3g}, {hi:.3g}] for a model computing in {dtype} (sigma^2 must be "
+                         f"a normal {dtype} number); got values from {float(sigma.min()):.3g} to {float(sigma.max()):.3g}")
+    lattice.check_magnitude(x, dtype)
+
+
 def model_dtype(model: nn.Module) -> torch.dtype:
     """The floating dtype of ``model``'s parameters (float32 for a parameter-free module)."""
     param = next(model.parameters(), None)
@@ -149,8 +167,9 @@ class LocalCNN(nn.Module):
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         x = lattice.check_field(x, checkerboard=False)
         dtype = self.conv_in.weight.dtype
-        sig = check_sigma(sigma, x.shape[0]).to(device=x.device, dtype=dtype)
-        return self.score(x.to(dtype), sig)
+        sig = check_sigma(sigma, x.shape[0])
+        check_in_dtype(sig, x, dtype)
+        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
 
     def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
         """``forward`` without input checks, for callers that checked already (and for ``torch.func.vmap``,

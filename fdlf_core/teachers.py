@@ -204,13 +204,13 @@ class Teacher:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p_L(x)`` (Eq. 15): ``x (n, L, L)`` -> ``(n,)`` float64, nats."""
-        x = lattice.check_field(x).to(torch.float64)
+        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
         with torch.no_grad():
             return self._log_prob(x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Exact clean score ``grad_x log p_L(x)``: ``x (n, L, L)`` -> ``(n, L, L)`` float64."""
-        x = lattice.check_field(x).to(torch.float64)
+        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
         return self._score(x).detach()
 
     def response(self, x: torch.Tensor, site: tuple[int, int]) -> torch.Tensor:
@@ -219,7 +219,7 @@ class Teacher:
         Computed exactly by double backward. The clean-score Jacobian is the Hessian of ``log p``, so
         the row is also the column ``d score(x) / d x[site]``.
         """
-        x = lattice.check_field(x).to(torch.float64)
+        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
         r, c = lattice.check_site(site, x.shape[-1])
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)

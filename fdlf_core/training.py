@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from tqdm.auto import tqdm
 
 from . import lattice, registry
 from .atomic import atomic_write, read_tagged
-from .models import LocalCNN, check_sigma, model_dtype
+from .models import LocalCNN, check_sigma, model_dtype, sigma_range
 from .provenance import provenance, without_defaults
 
 CHECKPOINT_FORMAT = "fdlf.checkpoint/1"
@@ -81,6 +82,9 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {self.schedule!r}")
         if not 0 <= lattice.check_finite(self.warmup, "warmup") < 1:
             raise ValueError(f"warmup must be a fraction of the steps in [0, 1); got {self.warmup!r}")
+        if self.schedule == "cosine" and round(self.warmup * self.steps) >= self.steps:
+            raise ValueError(f"warmup must leave the cosine at least one of the {self.steps} steps; got "
+                             f"warmup={self.warmup} ({round(self.warmup * self.steps)} warm-up steps)")
         if not 0 <= lattice.check_finite(self.ema, "ema") < 1:
             raise ValueError(f"ema must be a decay in [0, 1) (0: no EMA); got {self.ema!r}")
 
@@ -122,9 +126,15 @@ def _check_train_config(cfg) -> TrainConfig:
     return cfg
 
 
-def _check_model(model) -> nn.Module:
+def _check_model(model, cfg: TrainConfig) -> nn.Module:
+    """``model`` if it is a module whose dtype takes ``cfg``'s noise range (else the first step's NaN
+    would be blamed on the learning rate)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
+    lo, hi = sigma_range(model_dtype(model))
+    if not lo <= cfg.sigma_min < cfg.sigma_max <= hi:
+        raise ValueError(f"sigma_min and sigma_max must be in [{lo:.3g}, {hi:.3g}] for a model computing in "
+                         f"{model_dtype(model)}; got sigma_min={cfg.sigma_min}, sigma_max={cfg.sigma_max}")
     return model
 
 
@@ -137,6 +147,8 @@ def sample_sigma(n: int, sigma_min: float, sigma_max: float, generator: torch.Ge
     """``n`` noise levels, log-uniform on ``[sigma_min, sigma_max]``: ``(n,)`` float64."""
     n = lattice.check_int(n, "n", 1)
     _check_sigma_range(sigma_min, sigma_max)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
     u = torch.rand(n, generator=generator, dtype=torch.float64)
     return torch.exp(math.log(sigma_min) + u * (math.log(sigma_max) - math.log(sigma_min)))
 
@@ -209,8 +221,8 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     model, the per-step losses and the configs; a tqdm bar shows progress when ``progress``.
     """
     check_data_source(data)
-    _check_model(model)
     cfg = _check_train_config(cfg)
+    _check_model(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = model_dtype(model)
     params = list(model.parameters())
@@ -269,6 +281,7 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     arch = {dataclasses.replace(m.config, seed=0) for m in models}
     if len(arch) != 1 or len({model_dtype(m) for m in models}) != 1:
         raise ValueError(f"models must share one architecture and dtype (they may differ in seed); got {arch}")
+    _check_model(models[0], cfg)
     if not isinstance(seeds, (list, tuple)) or len(seeds) != len(models):
         raise ValueError(f"seeds must be a list with one seed per model ({len(models)}); got {seeds!r}")
     configs = [dataclasses.replace(cfg, seed=s) for s in seeds]
@@ -339,8 +352,8 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     check_data_source(data)
     if not isinstance(data, ExactScoreSource):
         raise TypeError(f"data must have an exact score(x) (e.g. fdlf_core.teachers.Teacher); got {type(data).__name__}")
-    _check_model(model)
     cfg = _check_train_config(cfg)
+    _check_model(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype = model_dtype(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -398,7 +411,11 @@ def load_checkpoint(path: str | Path) -> TrainResult:
 
     The model and data-config classes are found by name through ``registry``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike naming a checkpoint file; got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path must be a checkpoint file, not a directory: {path}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     payload = read_tagged(path, CHECKPOINT_FORMAT, "checkpoint")

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from fdlf_core import lattice
-from fdlf_core.models import LocalCNN, LocalCNNConfig, id_fields
+from fdlf_core.models import LocalCNN, LocalCNNConfig, id_fields, sigma_range
 
 
 def chebyshev(L, site):
@@ -210,3 +210,20 @@ def test_later_fields_at_their_defaults_leave_the_ids_alone():
     assert new["zero_init"] is True and new["linear_path"] is True
     with pytest.raises(TypeError, match="zero_init must be a bool"):
         LocalCNNConfig(zero_init=1)
+
+
+@pytest.mark.parametrize("sigma", [1e-50, 1e-20, 1e39, 1e20])
+def test_a_sigma_the_models_dtype_cannot_hold_is_refused_not_a_silent_nan(sigma):
+    model = LocalCNN(1, 4)
+    lo, hi = sigma_range(torch.float32)
+    assert torch.isfinite(model(torch.ones(2, 6, 6), lo)).all() and torch.isfinite(model(torch.ones(2, 6, 6), hi)).all()
+    with pytest.raises(ValueError, match=r"sigma must be in \[1.08e-19, 1.84e\+19\] for a model computing in torch.float32"):
+        model(torch.ones(2, 6, 6), sigma)
+    with pytest.raises(ValueError, match="sigma must be in"):
+        model(torch.ones(2, 6, 6), torch.tensor([0.1, sigma], dtype=torch.float64))
+    assert torch.isfinite(model.double()(torch.ones(2, 6, 6, dtype=torch.float64), 1e-50)).all()  # float64 holds it
+
+
+def test_a_field_too_large_for_the_models_dtype_is_refused():
+    with pytest.raises(ValueError, match=r"x must have \|x\| <= 1.84e\+19 to be computed in torch.float32"):
+        LocalCNN(1, 4)(torch.full((1, 6, 6), 1e30, dtype=torch.float64), 0.1)

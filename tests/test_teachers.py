@@ -212,3 +212,12 @@ def test_response_tail_calibration(family, R, low, high, gen):
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("method", ["score", "log_prob"])
+def test_a_field_whose_square_overflows_float64_is_refused_not_a_silent_nan(method):
+    teacher = teachers.make("simple_local")
+    x = torch.full((1, 8, 8), 1e150, dtype=torch.float64)
+    assert torch.isfinite(getattr(teacher, method)(x)).all()
+    with pytest.raises(ValueError, match=r"x must have \|x\| <= 1.34e\+154 to be computed in torch.float64"):
+        getattr(teacher, method)(x * 1e150)

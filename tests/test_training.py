@@ -517,3 +517,14 @@ def test_recipe_fields_at_their_defaults_stay_out_of_the_ids():
     plain = dataclasses.asdict(TrainConfig(8, 10, 1))
     assert set(RECIPE_DEFAULTS) <= set(plain) and set(id_fields(plain)) == set(plain) - set(RECIPE_DEFAULTS)
     assert id_fields(dataclasses.asdict(TrainConfig(8, 10, 1, antithetic=True)))["antithetic"] is True
+
+
+def test_a_noise_range_the_models_dtype_cannot_hold_is_refused_before_training():
+    teacher = teachers.make("simple_local")
+    with pytest.raises(ValueError, match=r"sigma_min and sigma_max must be in \[1.08e-19, 1.84e\+19\] for a model "
+                                         r"computing in torch.float32; got sigma_min=1e-50"):
+        train_dsm(teacher, LocalCNN(0, 4), TrainConfig(8, 2, 2, sigma_min=1e-50), progress=False)
+    with pytest.raises(ValueError, match="sigma_max=1e\\+39"):
+        fit_exact_score(teacher, LocalCNN(0, 4), TrainConfig(8, 2, 2, sigma_max=1e39), progress=False)
+    with pytest.raises(ValueError, match="sigma_min=1e-50"):
+        train_dsm_stacked(teacher, [LocalCNN(0, 4)], TrainConfig(8, 2, 2, sigma_min=1e-50), [0], progress=False)

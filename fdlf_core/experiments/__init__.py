@@ -63,6 +63,8 @@ def expand(name: str, profile: str, families: Iterable[str] | None = None) -> li
     exp = get_experiment(name)
     _check_profile(exp, profile)
     if families is not None:
+        if isinstance(families, str):  # a str is an iterable of letters
+            raise TypeError(f"families must be a list of family names, not a str; got {families!r} (use [{families!r}])")
         families = tuple(families)
         for fam in families:
             if fam not in exp.families:
