@@ -1,7 +1,8 @@
 """``fdlf`` command line.
 
 Exit codes: 0 success; 1 a reproduction notebook failed (the others still ran; its executed notebook shows
-the error); 2 bad input or a failed demo run (one line on stderr, no traceback).
+the error); 2 bad input or any other error (one line on stderr; ``fdlf --debug ...`` shows the traceback);
+130 interrupted (Ctrl-C).
 """
 from __future__ import annotations
 
@@ -206,6 +207,7 @@ def _explore(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fdlf", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (default: one line)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a LocalCNN on one FDLF teacher and evaluate it at larger L")
     demo.add_argument("--family", default="simple_local", choices=sorted(teachers.FAMILIES))
@@ -243,8 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError, FloatingPointError) as exc:
-        print(f"fdlf {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"fdlf {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, whatever it is; --debug shows where it came from
+        if args.debug:
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        if isinstance(exc, (ValueError, TypeError, OSError)):  # bad input: the message names it
+            print(f"fdlf {args.command}: error: {first}", file=sys.stderr)
+        else:  # unexpected: name the kind, and how to see where it came from
+            print(f"fdlf {args.command}: error: {type(exc).__name__}: {first} (run fdlf --debug {args.command} "
+                  f"... for the traceback)", file=sys.stderr)
         return 2
 
 

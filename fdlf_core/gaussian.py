@@ -99,6 +99,8 @@ def sample(n: int, L: int, kappa: float, generator: torch.Generator | None = Non
     n, kappa, L = lattice.check_int(n, "n", 1), check_kappa(kappa), lattice.check_L(L)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+    # the white noise, its complex128 FFT and the filtered result
+    lattice.check_memory(n * L * L, 48, f"{n} Gaussian field(s) of L={L}")
     white = torch.randn(n, L, L, dtype=torch.float64, generator=generator)
     return _apply(symbol(kappa, L) ** -0.5, white)
 

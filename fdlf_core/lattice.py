@@ -11,6 +11,7 @@ The validators here are the single place where public entry points check their a
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Real
 
 import torch
@@ -25,6 +26,34 @@ def check_L(L, name: str = "L") -> int:
     if L < MIN_L or L % 2:
         raise ValueError(f"{name} must be an even integer >= {MIN_L} (periodic checkerboard); got {L}")
     return int(L)
+
+
+# Stated limits. Depths and widths bound how long a model takes to build (10^7 layers hang for minutes, far
+# past any use: the paper's deepest stack is 6 pairs, its widest CNN unstated, ours 64); array sizes are
+# bounded by memory (``check_memory``), so a huge L or n is refused before anything is allocated.
+MAX_DEPTH = 256          # coupling or smoother pairs in one teacher stack
+MAX_WIDTH = 4096         # CNN channels
+MAX_BLOCKS = 256         # CNN residual blocks
+MEMORY_FRACTION = 0.5    # the share of this machine's memory one array computation may plan to use
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (16 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2 ** 30
+
+
+def check_memory(elements: int, bytes_per_element: int, what: str, unit: str = "sites (n L^2)") -> None:
+    """``ValueError`` if ``elements`` x ``bytes_per_element`` (an estimate of a computation's peak working
+    memory) exceeds ``MEMORY_FRACTION`` of this machine's memory; ``what`` names the sizes that set it and
+    ``unit`` what ``elements`` counts."""
+    need, limit = elements * bytes_per_element, MEMORY_FRACTION * memory_bytes()
+    if need > limit:
+        raise ValueError(f"{what} needs about {need / 2 ** 30:.3g} GiB, more than {MEMORY_FRACTION:.0%} of this "
+                         f"machine's {memory_bytes() / 2 ** 30:.3g} GiB: at most {int(limit // bytes_per_element):,} "
+                         f"{unit}; use a smaller size or count")
 
 
 def check_int(value, name: str, minimum: int, maximum: int | None = None) -> int:

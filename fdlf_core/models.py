@@ -56,8 +56,8 @@ def id_fields(config: dict) -> dict:
 
 
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
-    lattice.check_int(cfg.blocks, "blocks", 0)
-    lattice.check_int(cfg.width, "width", 1)
+    lattice.check_int(cfg.blocks, "blocks", 0, lattice.MAX_BLOCKS)
+    lattice.check_int(cfg.width, "width", 1, lattice.MAX_WIDTH)
     if cfg.out_kernel not in (1, 3):
         raise ValueError(f"out_kernel must be 1 or 3; got {cfg.out_kernel!r}")
     lattice.check_positive(cfg.sigma_data, "sigma_data")
@@ -169,6 +169,10 @@ class LocalCNN(nn.Module):
         dtype = self.conv_in.weight.dtype
         sig = check_sigma(sigma, x.shape[0])
         check_in_dtype(sig, x, dtype)
+        # activations kept for a backward pass: ~2 (blocks + 2) maps of width channels, twice over
+        lattice.check_memory(x.numel() * self.config.width, 4 * dtype.itemsize * (self.config.blocks + 2),
+                             f"{x.shape[0]} field(s) of L={x.shape[-1]} through a width-{self.config.width} LocalCNN",
+                             "sites x channels (n L^2 width)")
         return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
 
     def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:

@@ -111,9 +111,9 @@ def _check_config(cfg: TeacherConfig) -> TeacherConfig:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}; got {cfg.family!r}")
     lattice.check_int(cfg.seed, "seed", 0)
     for name in ("pre_depth", "flow_depth", "smoother_depth"):
-        lattice.check_int(getattr(cfg, name), name, 0)
+        lattice.check_int(getattr(cfg, name), name, 0, lattice.MAX_DEPTH)
     lattice.check_int(cfg.cutoff, "cutoff", 1, MAX_CUTOFF)
-    lattice.check_int(cfg.hidden, "hidden", 1)
+    lattice.check_int(cfg.hidden, "hidden", 1, lattice.MAX_WIDTH)
     if abs(lattice.check_finite(cfg.power, "power")) > MAX_ABS_POWER:
         raise ValueError(f"power must lie in [-{MAX_ABS_POWER}, {MAX_ABS_POWER}]; got {cfg.power}")
     if not isinstance(cfg.nonlinear, bool):
@@ -187,9 +187,23 @@ class Teacher:
         L = lattice.check_L(L)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        self._check_size(n, L)
         z = torch.randn(n, L, L, generator=generator, dtype=torch.float64)
         with torch.no_grad():
             return self.flow.forward(z)[0]
+
+    def _check_size(self, n: int, L: int) -> None:
+        # peak working memory of an exact score, where autograd keeps every layer's activations: measured
+        # ~700 (simple_local) to ~2800 (complex_long) bytes per site; this bounds both
+        per_site = 16 * (self.config.hidden + 4) * (len(self.flow.layers) + 2)
+        lattice.check_memory(n * L * L, per_site, f"{n} field(s) of L={L} for the {self.config.family} teacher")
+
+    def _field(self, x) -> torch.Tensor:
+        """``x`` checked (a finite ``(n, L, L)`` field whose squares fit float64, of a size that fits memory),
+        as float64."""
+        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
+        self._check_size(x.shape[0], x.shape[-1])
+        return x
 
     def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
         z, logdet = self.flow.inverse(x)
@@ -204,13 +218,13 @@ class Teacher:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p_L(x)`` (Eq. 15): ``x (n, L, L)`` -> ``(n,)`` float64, nats."""
-        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
+        x = self._field(x)
         with torch.no_grad():
             return self._log_prob(x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Exact clean score ``grad_x log p_L(x)``: ``x (n, L, L)`` -> ``(n, L, L)`` float64."""
-        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
+        x = self._field(x)
         return self._score(x).detach()
 
     def response(self, x: torch.Tensor, site: tuple[int, int]) -> torch.Tensor:
@@ -219,7 +233,7 @@ class Teacher:
         Computed exactly by double backward. The clean-score Jacobian is the Hessian of ``log p``, so
         the row is also the column ``d score(x) / d x[site]``.
         """
-        x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
+        x = self._field(x)
         r, c = lattice.check_site(site, x.shape[-1])
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)

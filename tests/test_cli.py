@@ -199,3 +199,17 @@ def test_the_kernel_connection_file_is_removed_once_the_kernel_is_ready(tmp_path
     assert seen == [(f"fdlf-reproduce-{os.getpid()}", False)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # its own and the stale one are gone
     assert tempfile.tempdir == str(tmp_path)
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    from fdlf_core import cli
+
+    def broken(args):
+        raise RuntimeError("something deep\nwith a second line")
+    monkeypatch.setattr(cli, "_reproduce", broken)
+    assert main(["reproduce", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("fdlf reproduce: error: RuntimeError: something deep (run fdlf --debug reproduce ... for the "
+                   "traceback)\n")
+    with pytest.raises(RuntimeError, match="something deep"):
+        main(["--debug", "reproduce", "--out", str(tmp_path)])

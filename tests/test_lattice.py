@@ -1,10 +1,12 @@
 """lattice: distances, parity, offset sets on the torus (references: brute-force enumeration)."""
 import itertools
+import re
 
 import pytest
 import torch
 
-from fdlf_core import lattice
+from fdlf_core import lattice, teachers
+from fdlf_core.models import LocalCNN
 
 
 def brute_distance(L, a, b):
@@ -78,3 +80,38 @@ def test_check_field_without_a_checkerboard_takes_any_size(L):
         lattice.check_field(torch.full((1, L, L), float("inf")), checkerboard=False)
     with pytest.raises(ValueError, match=r"shape \(n, L, L\)"):
         lattice.check_field(torch.zeros(1, L, L + 1), checkerboard=False)
+
+
+def test_check_memory_refuses_what_would_not_fit_and_says_the_limit(monkeypatch):
+    monkeypatch.setattr(lattice, "memory_bytes", lambda: 2 ** 30)  # a 1 GiB machine: 512 MiB per computation
+    lattice.check_memory(2 ** 20, 512, "fits")
+    with pytest.raises(ValueError, match=r"^2 fields of L=4096 needs about 0.5 GiB, more than 50% of this machine's 1 "
+                                         r"GiB: at most 1,048,576 sites \(n L\^2\); use a smaller size or count$"):
+        lattice.check_memory(2 ** 20 + 1, 512, "2 fields of L=4096")
+
+
+def test_sizes_beyond_memory_are_refused_before_anything_is_allocated(monkeypatch):
+    from fdlf_core import gaussian
+    from fdlf_core.ising import wolff_sample
+    monkeypatch.setattr(lattice, "memory_bytes", lambda: 2 ** 30)
+    teacher = teachers.make("simple_local")
+    teacher.sample(1, 64)  # small sizes still work
+    monkeypatch.setattr(torch, "randn", lambda *a, **k: pytest.fail("allocated before the check"))
+    for call, what in [(lambda: teacher.sample(2, 1024), "2 field(s) of L=1024 for the simple_local teacher"),
+                       (lambda: gaussian.sample(2, 4096, 1.0), "2 Gaussian field(s) of L=4096"),
+                       (lambda: wolff_sample(4096, 0.4, 64), "64 Ising sample(s) of L=4096")]:
+        with pytest.raises(ValueError, match=re.escape(what) + " needs about"):
+            call()
+    with pytest.raises(ValueError, match=r"through a width-64 LocalCNN needs about .* sites x channels"):
+        LocalCNN(1, 64)(torch.zeros(8, 256, 256), 0.1)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: teachers.make("simple_local", pre_depth=10 ** 7), "pre_depth must be an int in [0, 256]"),
+    (lambda: teachers.make("simple_local", hidden=10 ** 6), "hidden must be an int in [1, 4096]"),
+    (lambda: LocalCNN(width=10 ** 6), "width must be an int in [1, 4096]"),
+    (lambda: LocalCNN(blocks=10 ** 4), "blocks must be an int in [0, 256]"),
+])
+def test_depths_and_widths_have_stated_limits(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
