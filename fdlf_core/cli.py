@@ -15,19 +15,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import diagnostics, experiments, lattice, paper, report, runner, teachers
-from .experiments.fdlf2d import SweepBudget, sweep_run
+from . import catalog
+from .catalog import EXPLORERS
 
+# torch and the core are imported by the commands, not here: `fdlf --help` and usage errors answer at once
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from . import diagnostics, lattice, runner
+    from .experiments.fdlf2d import SweepBudget, sweep_run
+
     for L in args.eval_sizes:  # validate everything before spending a minute on training
         lattice.check_L(L, "--eval-sizes")
     lattice.check_int(args.eval_n, "--eval-n", 1)
     lattice.check_int(args.teacher_seed, "--teacher-seed", 0)
-    if args.save and Path(args.save).is_dir():
-        raise ValueError(f"--save must be a file path, not a directory: {args.save}")
+    save = _check_save(args.save) if args.save else None
     budget = SweepBudget(steps=args.steps, batch_size=args.batch_size, seeds=(args.seed,), lr=args.lr,
                          width=args.width, eval_n=args.eval_n, response_n=args.eval_n)
     spec = sweep_run(args.family, args.blocks, args.L, budget, args.seed, tuple(args.eval_sizes),
@@ -38,16 +41,14 @@ def _demo(args: argparse.Namespace) -> int:
           f"{args.steps} steps x batch {args.batch_size}, seed {args.seed}; evaluated on fresh samples "
           f"(seed {spec.eval_seed}, disjoint from training)")
     untrained = diagnostics.score_rmse(spec.build_model(), teacher, args.L, n=args.eval_n, seed=spec.eval_seed)
-    if args.save:
-        save = Path(args.save).resolve()
-        save.parent.mkdir(parents=True, exist_ok=True)
+    if save:
         with tempfile.TemporaryDirectory(dir=save.parent) as tmp:  # same filesystem: the move is atomic
             out = runner.execute_run(spec, tmp, progress=True)
             os.replace(Path(tmp) / f"{spec.train_id}.pt", save)
     else:
         out = runner.execute_run(spec, None, progress=True)
     print(f"trained in {out['rows'][0]['train_wall_s']:.1f} s; untrained score RMSE at L={args.L}: {untrained:.3f}")
-    if args.save:
+    if save:
         print(f"checkpoint: {save}")
     print(f"\n{'':>4}  {'':>18}  {'response error (Eq. 17), relative to':^43}")
     print(f"{'L':>4}  {'score RMSE (Eq.16)':>18}  {'near band':>9} {'far band':>9}  {'total: near':>11} {'far':>6}  "
@@ -62,16 +63,36 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_save(path: str) -> Path:
+    """``--save`` as an absolute path in a directory that exists (created) and takes a file: checked before
+    a minute of training, not after."""
+    save = Path(path).resolve()
+    if save.is_dir():
+        raise ValueError(f"--save must be a file path, not a directory: {path}")
+    try:
+        save.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"--save: cannot create the directory {save.parent} ({exc.strerror})") from None
+    try:  # a real write: permission bits say nothing to root, or on a read-only or special filesystem
+        with tempfile.TemporaryFile(dir=save.parent):
+            pass
+    except OSError as exc:
+        raise OSError(f"--save: cannot write in the directory {save.parent} ({exc.strerror})") from None
+    return save
+
+
 def _parse_only(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in experiments.EXPERIMENTS]
+    unknown = [n for n in names if n not in catalog.EXPERIMENTS]
     if not names or unknown:
-        raise ValueError(f"--only must be a comma-separated subset of {','.join(experiments.EXPERIMENTS)}; "
+        raise ValueError(f"--only must be a comma-separated subset of {','.join(catalog.EXPERIMENTS)}; "
                          f"got {text!r}")
     return list(dict.fromkeys(names))
 
 
 def _reproduce(args: argparse.Namespace) -> int:
+    from . import experiments, lattice, report
+
     # default: every experiment that has this profile (e.g. only the floor has "paper-2x")
     figures = _parse_only(args.only) if args.only is not None else [
         name for name, exp in experiments.EXPERIMENTS.items() if args.profile in exp.profiles]
@@ -137,6 +158,8 @@ def _alive(pid: int) -> bool:
 
 def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, kernel_dir: Path) -> tuple:
     """Execute ``fig``'s notebook into its results folder; ``(status, wall s, claims passed or None)``."""
+    from . import experiments, paper, runner
+
     notebook = experiments.EXPERIMENTS[fig].notebook
     target = experiments.result_dir(out, fig, profile) / notebook
     print(f"== {fig} ({profile}): executing {notebook} -> {target}", flush=True)
@@ -163,7 +186,6 @@ def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, ker
     return "ok", time.perf_counter() - start, f"{sum(c.passed for c in checked)}/{len(checked)}"
 
 
-EXPLORERS = ("gaussian", "response", "ising", "extrapolation")
 # Voila's lab template minus its CDN icon fonts, so an explorer page makes no request off this machine
 VOILA_TEMPLATES = Path(__file__).resolve().parent.parent / "widgets" / "share"
 
@@ -173,6 +195,8 @@ def explorer_server(name: str, port: int, lab: bool = False) -> tuple[list[str],
     the offline ``fdlf`` template, or JupyterLab. Uses this interpreter's environment, whether or not its
     ``bin/`` is on PATH."""
     import importlib.util
+
+    from . import lattice
 
     if name not in EXPLORERS:
         raise ValueError(f"explorer must be one of {list(EXPLORERS)}; got {name!r}")
@@ -205,12 +229,19 @@ def _explore(args: argparse.Namespace) -> int:
         return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error, like every other error of the command (--help has the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fdlf", description=__doc__)
+    parser = _Parser(prog="fdlf", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (default: one line)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="train a LocalCNN on one FDLF teacher and evaluate it at larger L")
-    demo.add_argument("--family", default="simple_local", choices=sorted(teachers.FAMILIES))
+    demo.add_argument("--family", default="simple_local", choices=sorted(catalog.FAMILIES))
     demo.add_argument("--L", type=int, default=16, help="training lattice size (even, >= 4)")
     demo.add_argument("--eval-sizes", type=int, nargs="+", default=[16, 32, 64], help="evaluation sizes")
     demo.add_argument("--steps", type=int, default=1500, help="DSM steps (paper: 1500)")
@@ -225,10 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     rep = sub.add_parser("reproduce", help="regenerate the paper's figures headlessly (papermill); "
                                            "results, HTML figures and executed notebooks under --out")
-    rep.add_argument("--profile", default="quick", choices=experiments.PROFILES,
+    rep.add_argument("--profile", default="quick", choices=catalog.PROFILES,
                      help="quick: minutes, for CI; paper: the Appendix C budget with 3 seeds; paper-2x: the "
                           "floor at twice its paper budget (its convergence check)")
-    rep.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(experiments.EXPERIMENTS)} "
+    rep.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(catalog.EXPERIMENTS)} "
                                                   f"(default: every one with the profile)")
     rep.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes)")
     rep.add_argument("--out", default="results", help="results root (default: ./results)")

@@ -3,8 +3,7 @@
 An API row is ``(id, call, exception, fragment)``: the zero-argument ``call`` makes one bad call, which must
 raise ``exception`` with ``fragment`` in its message, naming the offending parameter (and the allowed values
 where the message states them). A CLI row is ``(id, argv, fragment)``: ``fdlf_core.cli.main(argv)`` must exit
-with code 2 and put ``fragment`` on stderr, as one line when fdlf rejects the input itself, or after the
-usage text when argparse does.
+with code 2 (argparse's usage errors by ``SystemExit(2)``) and put ``fragment`` on stderr, in one line.
 """
 import math
 import re
@@ -520,6 +519,8 @@ CLI = [
     ("demo-eval-sizes-odd", ["demo", "--eval-sizes", "16", "33"], "--eval-sizes must be an even integer >= 4"),
     ("demo-save-dir", ["demo", "--save", "{tmp}"], "--save must be a file path, not a directory"),
     ("demo-eval-n-0", ["demo", "--eval-n", "0"], "--eval-n must be an int >= 1"),
+    ("demo-save-under-a-file", ["demo", "--save", "{tmp}/a-file/model.pt"], "--save: cannot create the directory"),
+    ("demo-save-unwritable", ["demo", "--save", "/proc/model.pt"], "--save: cannot write in the directory /proc"),
     ("demo-teacher-seed-neg", ["demo", "--teacher-seed", "-1"], "--teacher-seed must be an int >= 0"),
     ("reproduce-out-a-file", ["reproduce", "--only", "fig1", "--out", "{tmp}/a-file"],
      "--out must be a directory (the results root); got a file"),
@@ -536,7 +537,7 @@ CLI = [
     ("explore-port-70000", ["explore", "gaussian", "--port", "70000"], "port must be an int in [1024, 65535]"),
 ]
 
-# argparse rejects these: SystemExit(2) after the usage text
+# argparse rejects these: SystemExit(2), one line pointing to --help
 CLI_USAGE = [
     ("demo-L-text", ["demo", "--L", "abc"], "argument --L: invalid int value"),
     ("demo-lr-text", ["demo", "--lr", "fast"], "argument --lr: invalid float value"),
@@ -572,4 +573,5 @@ def test_cli_usage_errors_exit_2(argv, fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
-    assert fragment in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1, err

@@ -213,3 +213,13 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path,
                    "traceback)\n")
     with pytest.raises(RuntimeError, match="something deep"):
         main(["--debug", "reproduce", "--out", str(tmp_path)])
+
+
+def test_the_command_line_parses_before_it_imports_torch():
+    # `fdlf --help` and usage errors answer without seconds of imports; the names it offers match the core's
+    code = ("import sys; from fdlf_core import cli; cli.build_parser().parse_args(['demo', '--L', '8']); "
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    from fdlf_core import catalog, teachers
+    assert catalog.FAMILIES == tuple(teachers.FAMILIES) and catalog.EXPERIMENTS == tuple(ex.EXPERIMENTS)
+    assert set(catalog.PROFILES) == set(ex.PROFILES)

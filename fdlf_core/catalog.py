@@ -1,0 +1,8 @@
+"""The names the command line offers, importable without torch, so ``fdlf --help`` and usage errors answer
+at once instead of after seconds of imports. ``teachers.FAMILIES`` and ``experiments.EXPERIMENTS`` are
+keyed by these, in this order (``tests/test_cli.py`` checks it)."""
+
+FAMILIES = ("simple_local", "complex_local", "medium_range", "complex_long", "complex_long_printed")
+EXPERIMENTS = ("fig1", "floor", "fig2", "ablation", "fig4")
+PROFILES = ("paper", "paper-2x", "quick")
+EXPLORERS = ("gaussian", "response", "ising", "extrapolation")
