@@ -55,6 +55,9 @@ def _model_score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tenso
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         raise ValueError(f"model(x, sigma) must return a tensor of the input's shape {tuple(x.shape)}; got "
                          f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    if not bool(torch.isfinite(out).all()):  # a diverged model: say so rather than report an RMSE of nan
+        raise ValueError(f"model(x, sigma={sigma}) returned NaN or inf on {x.shape[0]} field(s) of L={x.shape[-1]}; "
+                         f"the model is broken (diverged training?), not the input")
     return out.to(torch.float64)
 
 

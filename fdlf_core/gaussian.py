@@ -26,15 +26,24 @@ import torch
 from . import lattice, registry
 
 
+# kappa and a nonzero sigma enter as squares and fourth powers (covariances, inverses): within this range
+# every one of them is a normal float64 number, so nothing overflows to inf or underflows to a zero mode
+SCALE_RANGE = (torch.finfo(torch.float64).tiny ** 0.25, torch.finfo(torch.float64).max ** 0.25)  # ~1e-77 .. 1e77
+
+
 def check_kappa(kappa) -> float:
-    return lattice.check_positive(kappa, "kappa")
+    kappa = lattice.check_positive(kappa, "kappa")
+    if not SCALE_RANGE[0] <= kappa <= SCALE_RANGE[1]:
+        raise ValueError(f"kappa must be in [{SCALE_RANGE[0]:.3g}, {SCALE_RANGE[1]:.3g}]; got {kappa}")
+    return kappa
 
 
 def _check_sigma(sigma) -> float:
     """``sigma >= 0``: 0 is the clean score."""
     sigma = lattice.check_finite(sigma, "sigma")
-    if sigma < 0:
-        raise ValueError(f"sigma must be a finite real number >= 0 (0: the clean score); got {sigma}")
+    if sigma < 0 or 0 < sigma < SCALE_RANGE[0] or sigma > SCALE_RANGE[1]:
+        raise ValueError(f"sigma must be 0 (the clean score) or in [{SCALE_RANGE[0]:.3g}, {SCALE_RANGE[1]:.3g}]; "
+                         f"got {sigma}")
     return sigma
 
 
@@ -85,7 +94,8 @@ def score_response(kappa: float, sigma: float, L: int) -> torch.Tensor:
 def posterior_covariance(kappa: float, sigma: float, L: int) -> torch.Tensor:
     """``(L, L)`` float64, ``[dy, dx] = Cov(X_(0,0), X_(dy,dx) | y) = ((Q + sigma^-2 I)^-1)`` row; ``sigma > 0``."""
     kappa, L = check_kappa(kappa), lattice.check_L(L)
-    sigma = lattice.check_positive(sigma, "sigma")
+    lattice.check_positive(sigma, "sigma")
+    sigma = _check_sigma(sigma)
     return torch.fft.ifft2(1 / (symbol(kappa, L) + sigma ** -2)).real
 
 

@@ -70,6 +70,11 @@ class WrongShape(nn.Module):
         return x[:, :1]
 
 
+class Diverged(nn.Module):
+    def forward(self, x, sigma):
+        return x * math.nan
+
+
 API = [
     # teachers
     ("make-unknown-family", lambda: teachers.make("nope"), ValueError, "family must be one of"),
@@ -410,7 +415,7 @@ API = [
      ValueError, "x.shape[-1] (L) must be an even integer >= 4"),
     ("gaussian-clean_score-x-nan", lambda: gaussian.clean_score(filled(NAN), 1.0), ValueError, "x must be finite"),
     ("gaussian-smoothed_score-sigma-neg", lambda: gaussian.smoothed_score(field(), 1.0, -1.0),
-     ValueError, "sigma must be a finite real number >= 0"),
+     ValueError, "sigma must be 0 (the clean score) or in"),
     ("gaussian-smoothed_score-sigma-nan", lambda: gaussian.smoothed_score(field(), 1.0, NAN),
      ValueError, "sigma must be a finite real number"),
     ("gaussian-smoothed_score-y-2d", lambda: gaussian.smoothed_score(torch.zeros(8, 8), 1.0, 1.0),
@@ -432,7 +437,7 @@ API = [
     ("gaussian-sample-generator", lambda: gaussian.sample(2, 8, 1.0, generator=1),
      TypeError, "generator must be a torch.Generator or None"),
     ("gaussian-response_length-sigma-neg", lambda: gaussian.response_length(1.0, -1.0),
-     ValueError, "sigma must be a finite real number >= 0"),
+     ValueError, "sigma must be 0 (the clean score) or in"),
     ("gaussian-response_length-kappa-0", lambda: gaussian.response_length(0.0, 1.0),
      ValueError, "kappa must be a finite real number > 0"),
     ("GaussianFieldConfig-kappa-0", lambda: gaussian.GaussianFieldConfig(0.0),
@@ -479,6 +484,20 @@ API = [
     ("sweep_run-fit", lambda: sweep_run("simple_local", 1, 8, BUDGET, 0, (8,), fit="x"),
      ValueError, "fit must be one of"),
     ("process_pool-0", lambda: runner.process_pool(0), ValueError, "jobs must be an int >= 1"),
+    ("wolff-thermalize-forever", lambda: ising.wolff_sample(8, 0.4, 2, thermalize=1e12),
+     ValueError, "spin updates, more than the limit 1e+11"),
+    ("heat-bath-sweeps-forever", lambda: ising.heat_bath_sample(8, 0.4, 10, sweeps_between=10 ** 10),
+     ValueError, "spin updates, more than the limit 1e+11"),
+    ("score_rmse-diverged-model", lambda: diagnostics.score_rmse(Diverged(), teacher(), 8, n=1),
+     ValueError, "model(x, sigma=0.005) returned NaN or inf on 1 field(s) of L=8"),
+    ("gaussian-posterior-sigma-tiny", lambda: gaussian.posterior_covariance(1.0, 1e-200, 8),
+     ValueError, "sigma must be 0 (the clean score) or in [1.22e-77, 1.16e+77]; got 1e-200"),
+    ("gaussian-response-length-sigma-tiny", lambda: gaussian.response_length(1.0, 1e-200),
+     ValueError, "sigma must be 0 (the clean score) or in [1.22e-77"),
+    ("gaussian-smoothed-score-sigma-huge", lambda: gaussian.smoothed_score(field(), 1.0, 1e200),
+     ValueError, "sigma must be 0 (the clean score) or in"),
+    ("gaussian-sample-kappa-tiny", lambda: gaussian.sample(1, 4, kappa=1e-200),
+     ValueError, "kappa must be in [1.22e-77, 1.16e+77]; got 1e-200"),
     ("tweedie-self-index-outside", lambda: tweedie.response(torch.ones(3), 1.0, self_index=5),
      ValueError, "self_index must be an index into cov (shape (3,)); got 5"),
     ("tweedie-self-index-row-outside", lambda: tweedie.response(torch.ones(4, 4), 1.0, (0, 9)),

@@ -92,7 +92,7 @@ def test_samples_have_the_prior_covariance():
 
 @pytest.mark.parametrize("call,err,match", [
     (lambda: gaussian.symbol(0.0, 8), ValueError, "kappa must be a finite real number > 0"),
-    (lambda: gaussian.score_response(1.0, -0.1, 8), ValueError, "sigma must be a finite real number >= 0"),
+    (lambda: gaussian.score_response(1.0, -0.1, 8), ValueError, r"sigma must be 0 \(the clean score\) or in .*; got -0.1"),
     (lambda: gaussian.score_response(1.0, "a", 8), TypeError, "sigma must be a finite real number"),
     (lambda: gaussian.score_response(1.0, 1.0, 7), ValueError, "L must be an even integer"),
     (lambda: gaussian.posterior_covariance(1.0, 0.0, 8), ValueError, "sigma must be a finite real number > 0"),

@@ -45,6 +45,17 @@ def _wolff_flip(spins: np.ndarray, nbr: np.ndarray, p_add: float, rng: np.random
     return int(in_cluster.sum())
 
 
+MAX_SPIN_UPDATES = 10 ** 11  # a chain's stated limit: days on one core, far past any use here
+
+
+def _check_work(L: int, n_samples: int, sweeps_between: float, thermalize: float) -> None:
+    updates = (thermalize + n_samples * sweeps_between) * L * L
+    if updates > MAX_SPIN_UPDATES:
+        raise ValueError(f"thermalize + n_samples x sweeps_between = {thermalize + n_samples * sweeps_between:.3g} "
+                         f"sweeps of L={L} is {updates:.3g} spin updates, more than the limit {MAX_SPIN_UPDATES:.0e}; "
+                         f"use fewer samples or sweeps")
+
+
 def wolff_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_between: float = 1.0,
                  thermalize: float = 20.0, progress: bool = True, stats: dict | None = None) -> torch.Tensor:
     """``n_samples`` spin configurations of the periodic ``L x L`` Ising model from a Wolff chain.
@@ -64,6 +75,7 @@ def wolff_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_betw
     thermalize = lattice.check_positive(thermalize, "thermalize")
     # the int8 samples, and per site the chain's spins, neighbour table and cluster stack (int64)
     lattice.check_memory(n_samples * L * L + 64 * L * L, 1, f"{n_samples} Ising sample(s) of L={L}", "bytes")
+    _check_work(L, n_samples, sweeps_between, thermalize)
     rng = np.random.default_rng(seed)
     nbr = _neighbours(L)
     p_add = -math.expm1(-2 * beta)
@@ -100,6 +112,7 @@ def heat_bath_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_
     sweeps_between = lattice.check_int(sweeps_between, "sweeps_between", 1)
     thermalize = lattice.check_int(thermalize, "thermalize", 0)
     lattice.check_memory(n_samples * L * L + 64 * L * L, 1, f"{n_samples} Ising sample(s) of L={L}", "bytes")
+    _check_work(L, n_samples, sweeps_between, thermalize)
     gen = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
     x = torch.where(torch.rand(L, L, generator=gen, dtype=torch.float64) < 0.5, -1.0, 1.0)
     black = lattice.parity_mask(L, 0)
