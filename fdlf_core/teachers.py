@@ -102,6 +102,7 @@ FAMILIES: dict[str, TeacherConfig] = {
 
 MAX_CUTOFF = 64       # smoother reach; beyond it the stencil set-up dominates every call
 MAX_ABS_POWER = 10.0  # |power| beyond this over/underflows the weights at the cutoff
+MAX_SCALE_CLIP = 20.0  # e^20 per coupling layer: far past the paper's 1.5, short of float64 overflow in a stack
 _OVERRIDABLE = tuple(f.name for f in dataclasses.fields(TeacherConfig) if f.name not in ("family", "seed"))
 _STACK_IDS = {"pre": 0, "flow": 1}
 
@@ -125,7 +126,9 @@ def _check_config(cfg: TeacherConfig) -> TeacherConfig:
     for name in ("smoother_strength", "gamma_scale", "coupling_strength"):
         if lattice.check_finite(getattr(cfg, name), name) < 0:
             raise ValueError(f"{name} must be a finite number >= 0; got {getattr(cfg, name)}")
-    lattice.check_positive(cfg.scale_clip, "scale_clip")
+    if not 0 < lattice.check_positive(cfg.scale_clip, "scale_clip") <= MAX_SCALE_CLIP:
+        raise ValueError(f"scale_clip must be in (0, {MAX_SCALE_CLIP}] (each coupling may scale a site by up to "
+                         f"e^scale_clip); got {cfg.scale_clip}")
     return cfg
 
 
@@ -190,7 +193,11 @@ class Teacher:
         self._check_size(n, L)
         z = torch.randn(n, L, L, generator=generator, dtype=torch.float64)
         with torch.no_grad():
-            return self.flow.forward(z)[0]
+            x = self.flow.forward(z)[0]
+        if not bool(torch.isfinite(x).all()):  # extreme overrides (strengths, clip, depth) compound past float64
+            raise ValueError(f"the {self.config.family} teacher's flow overflowed float64 on these samples: its "
+                             f"strengths, scale_clip or depths are too large for L={L}")
+        return x
 
     def _check_size(self, n: int, L: int) -> None:
         # peak working memory of an exact score, where autograd keeps every layer's activations: measured
