@@ -82,6 +82,13 @@ def _probe_setup(teacher: Teacher, L: int, n: int, seed: int):
     return x, probes, dist
 
 
+def _check_delta(delta) -> float:
+    # a finite-difference step: small against the fields' unit scale (and x + delta must stay computable)
+    if lattice.check_positive(delta, "delta") > 1:
+        raise ValueError(f"delta must be in (0, 1] (a finite-difference step; default {DELTA}); got {delta}")
+    return float(delta)
+
+
 def _band_responses(model, teacher, x, probes, dist, bands, delta, sigma):
     """Finite-difference probe responses for each band: teacher and model, each ``(len(bands), n)``."""
     n, L = x.shape[0], x.shape[-1]
@@ -111,7 +118,7 @@ def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, see
     """
     L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
-    delta = lattice.check_positive(delta, "delta")
+    delta = _check_delta(delta)
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     shells = [(d, d) for d in range(1, max_distance + 1)]
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, shells, delta, sigma)
@@ -133,7 +140,7 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     if L // 2 < FAR_BAND[0]:
         raise ValueError(f"L must be >= {2 * FAR_BAND[0]} for response_errors (the far band starts at distance "
                          f"{FAR_BAND[0]}); got {L}")
-    delta = lattice.check_positive(delta, "delta")
+    delta = _check_delta(delta)
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
     error = ((d_model - d_exact) ** 2).sum(-1)             # (2,): squared error per band

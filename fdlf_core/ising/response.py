@@ -63,6 +63,9 @@ def posterior_covariance(y: torch.Tensor, beta: float, sigma: float) -> torch.Te
     return (x * w[:, None]).T @ x - torch.outer(mean, mean)
 
 
+MAX_INFINITE_D = 4096  # infinite_correlation's largest distance
+
+
 def smoothed_score_response(beta: float, sigma: float, d: int, L: int | None, n_samples: int = 2000,
                             seed: int = 0, progress: bool = True) -> Estimate:
     """``d s_(0,0)(0) / d y_(0,d) = sigma^-4 <x_(0,0) x_(0,d)>`` (Eq. 22) for the axis displacement ``(0, d)``.
@@ -74,7 +77,7 @@ def smoothed_score_response(beta: float, sigma: float, d: int, L: int | None, n_
     """
     beta, sigma = check_beta(beta), lattice.check_positive(sigma, "sigma")
     if L is None:
-        d = lattice.check_int(d, "d", 1)
+        d = lattice.check_int(d, "d", 1, MAX_INFINITE_D)
         corr = infinite_correlation(beta, d)[d]
         return Estimate(float(tweedie.response(corr, sigma)), 0.0, "infinite lattice (Toeplitz determinant)")
     L = check_ising_L(L)
