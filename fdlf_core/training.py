@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 import os
 import time
@@ -131,6 +132,11 @@ def _check_model(model, cfg: TrainConfig) -> nn.Module:
     would be blamed on the learning rate)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
+    try:
+        inspect.signature(model.forward).bind(None, None)
+    except TypeError:
+        raise TypeError(f"model must be a score model with forward(x, sigma); {type(model).__name__}.forward takes "
+                        f"{inspect.signature(model.forward)}") from None
     lo, hi = sigma_range(model_dtype(model))
     if not lo <= cfg.sigma_min < cfg.sigma_max <= hi:
         raise ValueError(f"sigma_min and sigma_max must be in [{lo:.3g}, {hi:.3g}] for a model computing in "
@@ -158,6 +164,8 @@ def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch
     """Per-sample DSM loss (Eq. 3, weighted by ``sigma^weight_power``): ``x0, eps (n, L, L)``, ``sigma``
     float or ``(n,)`` -> ``(n,)``. ``antithetic``: the mean of the losses at ``eps`` and ``-eps`` (the same
     expectation; at small sigma the O(1 / sigma) noise terms of the two cancel in the gradient)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
     x0 = lattice.check_field(x0, "x0")
     eps = lattice.check_field(eps, "eps", L=x0.shape[-1])
     if eps.shape != x0.shape:
@@ -208,7 +216,11 @@ class _EMA:
 def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator,
                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step's data, in this order from ``gen``: clean samples ``x0``, noise levels, noise ``eps``."""
-    x0 = data.sample(cfg.batch_size, cfg.L, generator=gen).to(dtype)
+    x0 = data.sample(cfg.batch_size, cfg.L, generator=gen)
+    if not isinstance(x0, torch.Tensor) or tuple(x0.shape) != (cfg.batch_size, cfg.L, cfg.L):
+        raise ValueError(f"data.sample({cfg.batch_size}, {cfg.L}) must return a ({cfg.batch_size}, {cfg.L}, {cfg.L}) "
+                         f"tensor; got {tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
+    x0 = x0.to(dtype)
     sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen)
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
     return x0, sigma, eps

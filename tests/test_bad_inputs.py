@@ -70,6 +70,15 @@ class WrongShape(nn.Module):
         return x[:, :1]
 
 
+class WrongSize:
+    """A data source whose samples are not at the size asked for."""
+
+    config = teachers.FAMILIES["simple_local"]
+
+    def sample(self, n, L, generator=None):
+        return torch.zeros(n, L + 2, L + 2, dtype=torch.float64)
+
+
 class Diverged(nn.Module):
     def forward(self, x, sigma):
         return x * math.nan
@@ -484,6 +493,12 @@ API = [
     ("sweep_run-fit", lambda: sweep_run("simple_local", 1, 8, BUDGET, 0, (8,), fit="x"),
      ValueError, "fit must be one of"),
     ("process_pool-0", lambda: runner.process_pool(0), ValueError, "jobs must be an int >= 1"),
+    ("train_dsm-not-a-score-model", lambda: training.train_dsm(teacher(), nn.Linear(4, 4), cfg(), progress=False),
+     TypeError, "model must be a score model with forward(x, sigma); Linear.forward takes"),
+    ("train_dsm-samples-of-another-size", lambda: training.train_dsm(WrongSize(), model(), cfg(), progress=False),
+     ValueError, "data.sample(2, 8) must return a (2, 8, 8) tensor; got (2, 10, 10)"),
+    ("dsm_loss-model-a-str", lambda: training.dsm_loss("m", field(), 1.0, field()),
+     TypeError, "model must be a torch.nn.Module with forward(x, sigma); got str"),
     ("response_errors-delta-huge", lambda: diagnostics.response_errors(model(), teacher(), 8, n=1, delta=1e300),
      ValueError, "delta must be in (0, 1] (a finite-difference step"),
     ("smoothed_score_response-d-beyond", lambda: ising.smoothed_score_response(0.4, 1.0, d=5000, L=None),
