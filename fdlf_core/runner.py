@@ -372,7 +372,7 @@ class _Session:
             self.rows.extend(out["rows"])
             _write_runs(self.runs_path, self.rows)
             entry.update(status="done", wall_s=out["wall_s"], cached_checkpoint=out["cached"],
-                         train_wall_s=out["rows"][0]["train_wall_s"],
+                         train_wall_s=out["rows"][0]["train_wall_s"], torch_threads=out["rows"][0]["torch_threads"],
                          git_revision=self.manifest["provenance"]["git_revision"])
             entry.pop("error", None)
             self.say(f"  {label} done in {out['wall_s']:.1f} s")

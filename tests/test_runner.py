@@ -228,7 +228,9 @@ def test_rows_record_their_thread_count_and_a_resume_with_another_says_so(tiny_f
     note, = [m for m in said if "thread" in m]
     assert f"used {threads} torch thread(s) per run, this session uses 7" in note
     assert sorted({r["torch_threads"] for r in runner.read_runs(d / "runs.jsonl")}) == sorted({threads, 7})
-    assert [s["worker_threads"] for s in json.loads((d / "manifest.json").read_text())["sessions"]][-1] == 7
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["sessions"][-1]["worker_threads"] == 7
+    assert sorted(r["torch_threads"] for r in manifest["runs"].values()) == sorted([threads] * 2 + [7] * 2)
 
 
 def test_runs_finished_by_another_session_while_waiting_for_the_lock_are_not_rerun(tiny_fig1, tmp_path,
