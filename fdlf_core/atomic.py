@@ -22,8 +22,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[object], None], *, bi
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb" if binary else "w") as f:
+            try:
+                os.fchmod(f.fileno(), 0o666 & ~current_umask())
+            except OSError:  # a filesystem without modes (vfat, some network mounts): keep mkstemp's
+                pass
             write(f)
             f.flush()
             os.fsync(f.fileno())

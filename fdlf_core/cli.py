@@ -27,14 +27,16 @@ def _demo(args: argparse.Namespace) -> int:
     from .experiments.fdlf2d import SweepBudget, sweep_run
 
     for L in args.eval_sizes:  # validate everything before spending a minute on training
-        lattice.check_L(L, "--eval-sizes")
+        if lattice.check_L(L, "--eval-sizes") < 2 * diagnostics.FAR_BAND[0]:
+            raise ValueError(f"--eval-sizes must be >= {2 * diagnostics.FAR_BAND[0]} (the far response band starts "
+                             f"at distance {diagnostics.FAR_BAND[0]}); got {L}")
     lattice.check_int(args.eval_n, "--eval-n", 1)
     lattice.check_int(args.teacher_seed, "--teacher-seed", 0)
-    save = _check_save(args.save) if args.save else None
     budget = SweepBudget(steps=args.steps, batch_size=args.batch_size, seeds=(args.seed,), lr=args.lr,
                          width=args.width, eval_n=args.eval_n, response_n=args.eval_n)
     spec = sweep_run(args.family, args.blocks, args.L, budget, args.seed, tuple(args.eval_sizes),
                      tuple(args.eval_sizes), experiment="demo", profile="demo", teacher_seed=args.teacher_seed)
+    save = _check_save(args.save) if args.save else None  # last: it creates directories
     teacher = spec.data_source(None, False)
     print(f"fdlf demo: DSM on {args.family} (teacher r={teacher.locality_radius}) at L={args.L}, "
           f"LocalCNN B={args.blocks} width={args.width} (R_eff={spec.R_eff}), "
@@ -132,12 +134,12 @@ def _kernel_tempdir():
     invocations that were killed before that (their pid is gone) are removed here on the next start.
     """
     root = Path(tempfile.gettempdir())
-    for stale in root.glob("fdlf-reproduce-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+    for stale in root.glob("fdlf-reproduce-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)) and stale.stat().st_uid == os.getuid():
             shutil.rmtree(stale, ignore_errors=True)
-    directory = root / f"fdlf-reproduce-{os.getpid()}"
-    directory.mkdir(exist_ok=True)
+    # private (0700), created exclusively, unguessable: the connection file holds the kernel's key
+    directory = Path(tempfile.mkdtemp(prefix=f"fdlf-reproduce-{os.getpid()}-"))
     previous, tempfile.tempdir = tempfile.tempdir, str(directory)
     try:
         yield directory

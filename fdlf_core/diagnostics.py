@@ -119,6 +119,7 @@ def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, see
     L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
     delta = _check_delta(delta)
+    teacher.check_size((max_distance + 1) * n, L)  # every shifted copy is scored: refuse before building them
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     shells = [(d, d) for d in range(1, max_distance + 1)]
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, shells, delta, sigma)
@@ -141,6 +142,7 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
         raise ValueError(f"L must be >= {2 * FAR_BAND[0]} for response_errors (the far band starts at distance "
                          f"{FAR_BAND[0]}); got {L}")
     delta = _check_delta(delta)
+    teacher.check_size(3 * n, L)  # the fields and their two shifted copies are scored together
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
     error = ((d_model - d_exact) ** 2).sum(-1)             # (2,): squared error per band

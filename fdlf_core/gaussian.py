@@ -94,8 +94,9 @@ def score_response(kappa: float, sigma: float, L: int) -> torch.Tensor:
 def posterior_covariance(kappa: float, sigma: float, L: int) -> torch.Tensor:
     """``(L, L)`` float64, ``[dy, dx] = Cov(X_(0,0), X_(dy,dx) | y) = ((Q + sigma^-2 I)^-1)`` row; ``sigma > 0``."""
     kappa, L = check_kappa(kappa), lattice.check_L(L)
-    lattice.check_positive(sigma, "sigma")
-    sigma = _check_sigma(sigma)
+    sigma = lattice.check_positive(sigma, "sigma")
+    if not SCALE_RANGE[0] <= sigma <= SCALE_RANGE[1]:
+        raise ValueError(f"sigma must be in [{SCALE_RANGE[0]:.3g}, {SCALE_RANGE[1]:.3g}]; got {sigma}")
     return torch.fft.ifft2(1 / (symbol(kappa, L) + sigma ** -2)).real
 
 

@@ -38,11 +38,20 @@ MEMORY_FRACTION = 0.5    # the share of this machine's memory one array computat
 
 
 def memory_bytes() -> int:
-    """This machine's physical memory in bytes (16 GiB where the OS does not say)."""
+    """The memory this process may use, in bytes: the machine's physical memory, or the container's
+    cgroup limit where that is lower (16 GiB where neither can be read)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 16 * 2 ** 30
+        physical = 16 * 2 ** 30
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):  # v2, v1
+        try:
+            limit = open(path).read().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            return min(physical, int(limit))
+    return physical
 
 
 def check_memory(elements: int, bytes_per_element: int, what: str, unit: str = "sites (n L^2)") -> None:

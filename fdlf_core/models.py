@@ -171,11 +171,17 @@ class LocalCNN(nn.Module):
         dtype = self.conv_in.weight.dtype
         sig = check_sigma(sigma, x.shape[0])
         check_in_dtype(sig, x, dtype)
-        # activations kept for a backward pass: ~2 (blocks + 2) maps of width channels, twice over
-        lattice.check_memory(x.numel() * self.config.width, 4 * dtype.itemsize * (self.config.blocks + 2),
-                             f"{x.shape[0]} field(s) of L={x.shape[-1]} through a width-{self.config.width} LocalCNN",
-                             "sites x channels (n L^2 width)")
+        if x.device.type == "cpu":  # host memory; a GPU's is the allocator's to refuse
+            lattice.check_memory(x.numel(), self._bytes_per_site(dtype), f"{x.shape[0]} field(s) of L={x.shape[-1]} "
+                                 f"through a width-{self.config.width} LocalCNN")
         return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
+
+    def _bytes_per_site(self, dtype: torch.dtype) -> int:
+        # peak activations per site (measured): with autograd ~(9 blocks + 6) maps of width channels are
+        # kept, without it ~6; the linear path adds a (2R+1)^2 window per site either way
+        maps = 9 * self.config.blocks + 6 if torch.is_grad_enabled() else 6
+        window = (2 * self.receptive_radius + 1) ** 2 if self.config.linear_path else 0
+        return dtype.itemsize * (maps * self.config.width + 2 * window)
 
     def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
         """``forward`` without input checks, for callers that checked already (and for ``torch.func.vmap``,

@@ -190,7 +190,7 @@ class Teacher:
         L = lattice.check_L(L)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
-        self._check_size(n, L)
+        self.check_size(n, L, "sample")
         z = torch.randn(n, L, L, generator=generator, dtype=torch.float64)
         with torch.no_grad():
             x = self.flow.forward(z)[0]
@@ -199,17 +199,25 @@ class Teacher:
                              f"strengths, scale_clip or depths are too large for L={L}")
         return x
 
-    def _check_size(self, n: int, L: int) -> None:
-        # peak working memory of an exact score, where autograd keeps every layer's activations: measured
-        # ~700 (simple_local) to ~2800 (complex_long) bytes per site; this bounds both
-        per_site = 16 * (self.config.hidden + 4) * (len(self.flow.layers) + 2)
-        lattice.check_memory(n * L * L, per_site, f"{n} field(s) of L={L} for the {self.config.family} teacher")
+    # peak working memory per site, in units of 16 (hidden + 4) bytes: sampling frees each layer's
+    # activations (measured 125 B/site on complex_long); a score keeps every layer's for autograd (measured
+    # ~700 on simple_local to ~2800 on complex_long); a response row differentiates that graph again
+    # (measured 2.5-7 kB/site)
+    _COST_LAYERS = {"sample": lambda layers: 1, "score": lambda layers: layers + 2,
+                    "response": lambda layers: 3 * (layers + 2)}
 
-    def _field(self, x) -> torch.Tensor:
-        """``x`` checked (a finite ``(n, L, L)`` field whose squares fit float64, of a size that fits memory),
-        as float64."""
+    def check_size(self, n: int, L: int, kind: str = "score") -> None:
+        """``ValueError`` (``lattice.check_memory``) if ``kind`` ("sample", "score" or "response") of ``n``
+        fields of size ``L`` would not fit this machine's memory; nothing is allocated."""
+        per_site = 16 * (self.config.hidden + 4) * self._COST_LAYERS[kind](len(self.flow.layers))
+        lattice.check_memory(n * L * L, per_site, f"{n} field(s) of L={L} for the {self.config.family} "
+                                                  f"teacher's {kind}")
+
+    def _field(self, x, kind: str) -> torch.Tensor:
+        """``x`` checked (a finite ``(n, L, L)`` field whose squares fit float64, of a size whose ``kind``
+        fits memory), as float64."""
         x = lattice.check_magnitude(lattice.check_field(x).to(torch.float64), torch.float64)
-        self._check_size(x.shape[0], x.shape[-1])
+        self.check_size(x.shape[0], x.shape[-1], kind)
         return x
 
     def _log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,13 +233,13 @@ class Teacher:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact ``log p_L(x)`` (Eq. 15): ``x (n, L, L)`` -> ``(n,)`` float64, nats."""
-        x = self._field(x)
+        x = self._field(x, "sample")
         with torch.no_grad():
             return self._log_prob(x)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """Exact clean score ``grad_x log p_L(x)``: ``x (n, L, L)`` -> ``(n, L, L)`` float64."""
-        x = self._field(x)
+        x = self._field(x, "score")
         return self._score(x).detach()
 
     def response(self, x: torch.Tensor, site: tuple[int, int]) -> torch.Tensor:
@@ -240,7 +248,7 @@ class Teacher:
         Computed exactly by double backward. The clean-score Jacobian is the Hessian of ``log p``, so
         the row is also the column ``d score(x) / d x[site]``.
         """
-        x = self._field(x)
+        x = self._field(x, "response")
         r, c = lattice.check_site(site, x.shape[-1])
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)

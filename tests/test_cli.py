@@ -191,12 +191,13 @@ def test_the_kernel_connection_file_is_removed_once_the_kernel_is_ready(tmp_path
         seen.append((Path(path).parent.name, Path(path).exists()))
     monkeypatch.setattr(papermill, "execute_notebook", execute)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    stale = tmp_path / "fdlf-reproduce-999999999"  # a killed invocation's (no such pid)
+    stale = tmp_path / "fdlf-reproduce-999999999-x1y2"  # a killed invocation's (no such pid)
     (stale / "tmpabc.json").parent.mkdir()
     (stale / "tmpabc.json").write_text("{}")
     monkeypatch.setattr(ex, "load_results", lambda out, name, profile: (_ for _ in ()).throw(ValueError("stub")))
     main(["reproduce", "--only", "fig1", "--out", str(tmp_path / "results")])
-    assert seen == [(f"fdlf-reproduce-{os.getpid()}", False)]
+    (folder, exists), = seen
+    assert folder.startswith(f"fdlf-reproduce-{os.getpid()}-") and not exists
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]  # its own and the stale one are gone
     assert tempfile.tempdir == str(tmp_path)
 

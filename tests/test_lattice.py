@@ -92,18 +92,31 @@ def test_check_memory_refuses_what_would_not_fit_and_says_the_limit(monkeypatch)
 
 def test_sizes_beyond_memory_are_refused_before_anything_is_allocated(monkeypatch):
     from fdlf_core import gaussian
-    from fdlf_core.ising import wolff_sample
+    from fdlf_core.ising import sampling, wolff_sample
     monkeypatch.setattr(lattice, "memory_bytes", lambda: 2 ** 30)
     teacher = teachers.make("simple_local")
-    teacher.sample(1, 64)  # small sizes still work
-    monkeypatch.setattr(torch, "randn", lambda *a, **k: pytest.fail("allocated before the check"))
-    for call, what in [(lambda: teacher.sample(2, 1024), "2 field(s) of L=1024 for the simple_local teacher"),
+    teacher.score(teacher.sample(1, 64))  # small sizes still work
+    model = LocalCNN(1, 64)
+    class Allocated(Exception):
+        pass
+
+    def fail(*args, **kwargs):
+        raise Allocated("allocated before the check")
+    monkeypatch.setattr(torch, "randn", fail)  # teacher and Gaussian sampling
+    monkeypatch.setattr(sampling, "_neighbours", fail)  # the Wolff chain's first array
+    monkeypatch.setattr(LocalCNN, "score", fail)  # the model's computation after its checks
+    for call, what in [(lambda: teacher.sample(2, 2048), "2 field(s) of L=2048 for the simple_local teacher's sample"),
+                       (lambda: teacher.score(torch.zeros(8, 512, 512)), "8 field(s) of L=512 for the simple_local "
+                                                                          "teacher's score"),
                        (lambda: gaussian.sample(2, 4096, 1.0), "2 Gaussian field(s) of L=4096"),
-                       (lambda: wolff_sample(4096, 0.4, 64), "64 Ising sample(s) of L=4096")]:
+                       (lambda: wolff_sample(4096, 0.4, 64), "64 Ising sample(s) of L=4096"),
+                       (lambda: model(torch.zeros(3, 256, 256), 0.1),
+                        "3 field(s) of L=256 through a width-64 LocalCNN")]:
         with pytest.raises(ValueError, match=re.escape(what) + " needs about"):
             call()
-    with pytest.raises(ValueError, match=r"through a width-64 LocalCNN needs about .* sites x channels"):
-        LocalCNN(1, 64)(torch.zeros(8, 256, 256), 0.1)
+    with torch.no_grad():  # without autograd the same model keeps far fewer activations
+        with pytest.raises(Allocated):  # it passed the check and got to the computation
+            model(torch.zeros(3, 256, 256), 0.1)
 
 
 @pytest.mark.parametrize("call, message", [
