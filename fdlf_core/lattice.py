@@ -10,6 +10,7 @@ The validators here are the single place where public entry points check their a
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 from numbers import Integral, Real
@@ -37,6 +38,7 @@ MAX_BLOCKS = 256         # CNN residual blocks
 MEMORY_FRACTION = 0.5    # the share of this machine's memory one array computation may plan to use
 
 
+@functools.cache  # read once: a model's forward checks against it on every call
 def memory_bytes() -> int:
     """The memory this process may use, in bytes: the machine's physical memory, or the container's
     cgroup limit where that is lower (16 GiB where neither can be read)."""

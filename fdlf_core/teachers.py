@@ -199,19 +199,17 @@ class Teacher:
                              f"strengths, scale_clip or depths are too large for L={L}")
         return x
 
-    # peak working memory per site, in units of 16 (hidden + 4) bytes: sampling frees each layer's
-    # activations (measured 125 B/site on complex_long); a score keeps every layer's for autograd (measured
-    # ~700 on simple_local to ~2800 on complex_long); a response row differentiates that graph again
-    # (measured 2.5-7 kB/site)
-    _COST_LAYERS = {"sample": lambda layers: 1, "score": lambda layers: layers + 2,
-                    "response": lambda layers: 3 * (layers + 2)}
-
     def check_size(self, n: int, L: int, kind: str = "score") -> None:
         """``ValueError`` (``lattice.check_memory``) if ``kind`` ("sample", "score" or "response") of ``n``
         fields of size ``L`` would not fit this machine's memory; nothing is allocated."""
-        per_site = 16 * (self.config.hidden + 4) * self._COST_LAYERS[kind](len(self.flow.layers))
-        lattice.check_memory(n * L * L, per_site, f"{n} field(s) of L={L} for the {self.config.family} "
-                                                  f"teacher's {kind}")
+        # peak working memory per site, in units of 16 (hidden + 4) bytes: sampling frees each layer's
+        # activations (measured 125 B/site on complex_long); a score keeps every layer's for autograd
+        # (measured ~700 on simple_local to ~2800 on complex_long); a response row differentiates that graph
+        # again (measured 2.5-7 kB/site)
+        layers = len(self.flow.layers)
+        units = {"sample": 1, "score": layers + 2, "response": 3 * (layers + 2)}[kind]
+        lattice.check_memory(n * L * L, 16 * (self.config.hidden + 4) * units,
+                             f"{n} field(s) of L={L} for the {self.config.family} teacher's {kind}")
 
     def _field(self, x, kind: str) -> torch.Tensor:
         """``x`` checked (a finite ``(n, L, L)`` field whose squares fit float64, of a size whose ``kind``
