@@ -32,10 +32,7 @@ SCALE_RANGE = (torch.finfo(torch.float64).tiny ** 0.25, torch.finfo(torch.float6
 
 
 def check_kappa(kappa) -> float:
-    kappa = lattice.check_positive(kappa, "kappa")
-    if not SCALE_RANGE[0] <= kappa <= SCALE_RANGE[1]:
-        raise ValueError(f"kappa must be in [{SCALE_RANGE[0]:.3g}, {SCALE_RANGE[1]:.3g}]; got {kappa}")
-    return kappa
+    return lattice.check_in_range(kappa, "kappa", *SCALE_RANGE)
 
 
 def _check_sigma(sigma) -> float:
@@ -94,9 +91,7 @@ def score_response(kappa: float, sigma: float, L: int) -> torch.Tensor:
 def posterior_covariance(kappa: float, sigma: float, L: int) -> torch.Tensor:
     """``(L, L)`` float64, ``[dy, dx] = Cov(X_(0,0), X_(dy,dx) | y) = ((Q + sigma^-2 I)^-1)`` row; ``sigma > 0``."""
     kappa, L = check_kappa(kappa), lattice.check_L(L)
-    sigma = lattice.check_positive(sigma, "sigma")
-    if not SCALE_RANGE[0] <= sigma <= SCALE_RANGE[1]:
-        raise ValueError(f"sigma must be in [{SCALE_RANGE[0]:.3g}, {SCALE_RANGE[1]:.3g}]; got {sigma}")
+    sigma = lattice.check_in_range(sigma, "sigma", *SCALE_RANGE)
     return torch.fft.ifft2(1 / (symbol(kappa, L) + sigma ** -2)).real
 
 

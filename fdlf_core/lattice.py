@@ -77,6 +77,15 @@ def check_int(value, name: str, minimum: int, maximum: int | None = None) -> int
     return int(value)
 
 
+def check_in_range(value, name: str, low: float, high: float, why: str = "") -> float:
+    """``value`` as a float after checking it is finite, ``> 0`` and in ``[low, high]``; ``why`` (e.g.
+    " (sigma^2 must be a normal float32 number)") is said after the range."""
+    value = check_positive(value, name)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low:.3g}, {high:.3g}]{why}; got {value}")
+    return value
+
+
 def check_positive(value, name: str) -> float:
     """Return ``value`` as a float after checking it is finite and ``> 0``."""
     if isinstance(value, bool) or not isinstance(value, Real):

@@ -60,9 +60,7 @@ def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
     lattice.check_int(cfg.width, "width", 1, lattice.MAX_WIDTH)
     if cfg.out_kernel not in (1, 3):
         raise ValueError(f"out_kernel must be 1 or 3; got {cfg.out_kernel!r}")
-    lo, hi = sigma_range(torch.float32)
-    if not lo <= lattice.check_positive(cfg.sigma_data, "sigma_data") <= hi:
-        raise ValueError(f"sigma_data must be in [{lo:.3g}, {hi:.3g}] (its square enters in float32); got {cfg.sigma_data}")
+    lattice.check_in_range(cfg.sigma_data, "sigma_data", *sigma_range(torch.float32), " (its square enters in float32)")
     lattice.check_int(cfg.seed, "seed", 0)
     for name in ("zero_init", "linear_path"):
         if not isinstance(getattr(cfg, name), bool):

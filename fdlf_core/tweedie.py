@@ -21,12 +21,9 @@ def response(cov: torch.Tensor, sigma: float, self_index=None) -> torch.Tensor:
     """
     if not isinstance(cov, torch.Tensor) or not cov.is_floating_point():
         raise TypeError(f"cov must be a floating-point torch.Tensor; got {type(cov).__name__}")
-    sigma = lattice.check_positive(sigma, "sigma")
-    info = torch.finfo(cov.dtype)
-    lo, hi = info.tiny ** 0.25, info.max ** 0.25
-    if not lo <= sigma <= hi:  # sigma^4 must be a normal number of cov's dtype, or the response is inf / 0
-        raise ValueError(f"sigma must be in [{lo:.3g}, {hi:.3g}] for a {cov.dtype} cov (sigma^4 must be a normal "
-                         f"number); got {sigma!r}")
+    info = torch.finfo(cov.dtype)  # sigma^4 must be a normal number of cov's dtype, or the response is inf / 0
+    sigma = lattice.check_in_range(sigma, "sigma", info.tiny ** 0.25, info.max ** 0.25,
+                                   f" for a {cov.dtype} cov (sigma^4 must be a normal number)")
     out = cov / sigma ** 4
     if isinstance(self_index, str):
         if self_index != "diagonal" or cov.dim() != 2 or cov.shape[0] != cov.shape[1]:
