@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from . import lattice, tweedie
+from .progress import bar as progress_bar
 from .stats import Estimate, binned_mean
 
 
@@ -78,7 +78,7 @@ def smoothed_response(log_prob: Callable[[torch.Tensor], torch.Tensor],
     step = 0.5 * sigma / math.sqrt(L)  # a start well inside the stable range; burn-in adapts it
     products, means, accepted = [], [], 0
     total = config.burn_in + config.n_steps
-    for t in tqdm(range(total), desc=f"MALA L={L}", disable=not progress, leave=False):
+    for t in progress_bar(total, f"MALA L={L}", progress):
         noise = torch.randn(x.shape, dtype=torch.float64, generator=gen)
         prop = x + 0.5 * step ** 2 * grad + step * noise
         lp_prop, grad_prop = log_post(prop), grad_post(prop)

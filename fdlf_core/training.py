@@ -30,9 +30,9 @@ from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import lattice, registry
+from .progress import bar as progress_bar
 from .atomic import atomic_write, read_tagged
 from .models import LocalCNN, check_sigma, model_dtype, sigma_range
 from .provenance import provenance, without_defaults
@@ -244,7 +244,7 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     losses = []
     model.train()
     start = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L}", disable=not progress, leave=False)
+    bar = progress_bar(cfg.steps, f"DSM L={cfg.L}", progress)
     for _ in bar:
         x0, sigma, eps = _draw_batch(data, cfg, gen, dtype)
         loss = dsm_loss(model, x0, sigma, eps, cfg.weight_power, cfg.antithetic).mean()
@@ -313,7 +313,7 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     ema = _EMA(list(params.values()), cfg.ema) if cfg.ema else None
     losses: list[list[float]] = [[] for _ in models]
     start = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=f"DSM L={cfg.L} x{len(models)} stacked", disable=not progress, leave=False)
+    bar = progress_bar(cfg.steps, f"DSM L={cfg.L} x{len(models)} stacked", progress)
     for _ in bar:
         batches = [_draw_batch(data, c, g, dtype) for c, g in zip(configs, gens)]
         x0, sigma, eps = (torch.stack(parts) for parts in zip(*batches))
@@ -374,7 +374,7 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     losses = []
     model.train()
     start = time.perf_counter()
-    bar = tqdm(range(cfg.steps), desc=f"exact-score fit L={cfg.L}", disable=not progress, leave=False)
+    bar = progress_bar(cfg.steps, f"exact-score fit L={cfg.L}", progress)
     for _ in bar:
         x = data.sample(cfg.batch_size, cfg.L, generator=gen)
         target = data.score(x).to(dtype)

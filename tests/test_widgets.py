@@ -169,19 +169,19 @@ def test_response_explorer_clean_response_dials_probe_and_mala(monkeypatch):
 
     ex.set(L=16)
     ex.compute_smoothed()
-    assert "set sigma > 0 first" in ex.status.value
+    assert "set sigma &gt; 0 first" in ex.status.value
     monkeypatch.setattr(response, "MALA", posterior.MALAConfig(n_chains=4, n_steps=64, burn_in=16))
     ex.set(sigma=0.5)
     assert "press the button" in ex.status.value
     ex.compute_smoothed()
-    assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
+    assert "smoothed at sigma=0.5" in ex.status.value and len(ex.figures["tail"].data[3].y) > 0
     est = ex._smoothed[(*ex._sample_key(ex.params()), 0.5)][0]
     cells = torch.tensor(ex.figures["heatmap"].data[0].customdata, dtype=torch.float64)  # hover: value, error bar
     assert torch.equal(cells[..., 0], est.value) and torch.equal(cells[..., 1], est.stderr)
     ex.set(R_eff=6)  # the smoothed response does not depend on the model's radius: still shown
-    assert "smoothed at sigma=0.5: beyond R_eff" in ex.status.value and len(ex.figures["tail"].data[1].y) > 0
+    assert "smoothed at sigma=0.5: beyond R_eff" in ex.status.value and len(ex.figures["tail"].data[3].y) > 0
     ex.set(sigma=0.55)  # another setting: not computed yet, nothing stale is shown
-    assert "press the button" in ex.status.value and len(ex.figures["tail"].data[1].y) == 0
+    assert "press the button" in ex.status.value and len(ex.figures["tail"].data[3].y) == 0
 
 
 def test_extrapolation_explorer_reads_the_cached_results_and_trains_now(monkeypatch, tmp_path):
@@ -279,12 +279,15 @@ def test_a_failed_button_action_is_shown_and_nothing_is_cached(monkeypatch):
     from fdlf_widgets import ResponseExplorer
 
     ex = ResponseExplorer(L=16, sigma=0.5)
-    assert [b.description for b in ex.actions] == ["compute smoothed response (MALA)"]
+    assert [a.label for a in ex.actions] == ["compute smoothed response (MALA)"]
 
     def broken(*args, **kwargs):
         raise FloatingPointError("simulated divergence")
     monkeypatch.setattr(posterior, "smoothed_response", broken)
-    ex.actions[0].click()  # what the button does in the page
-    assert "could not compute: simulated divergence" in ex.status.value and ex._smoothed == {}
+    ex.mala.button.click()  # what the button does in the page: a background run
+    ex.wait(timeout=30)
+    assert not ex.busy and ex._smoothed == {}
+    assert "could not finish MALA at sigma=0.5, probe (8, 8): simulated divergence" in ex.status.value
+    assert not ex.mala.button.disabled and ex.progress_row.layout.display == "none"
     ex.set(R_eff=5)  # and the explorer keeps working
     assert "press the button" in ex.status.value

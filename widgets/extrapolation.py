@@ -11,9 +11,10 @@ import torch
 from fdlf_core import diagnostics, experiments, runner, teachers
 from fdlf_core.experiments.fdlf2d import sweep_run
 
-from .base import Explorer
-from .views import HEIGHT, WIDTH, radius_line
+from .base import Explorer, Job
+from .views import HEIGHT, LEGEND, WIDTH, radius_line
 
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c")  # one per cached figure
 FIGURES = ("fig2", "fig1")              # the 2D receptive-field and size sweeps, in the order "train now" prefers
 # models trained by the button are cached here (reused on the next click with the same settings)
 CHECKPOINTS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fdlf" / "checkpoints"
@@ -27,7 +28,8 @@ class ExtrapolationExplorer(Explorer):
     quick profile of the figure it belongs to would (Fig. 2's if it is in both or neither: its training
     size, budget and evaluation sizes, seed 0, through ``runner.execute_run``), and adds its RMSE at the
     figure's evaluation sizes and its response error at every distance (``diagnostics.response_profile``)
-    on fresh evaluation samples."""
+    on fresh evaluation samples. A band error is drawn as a segment across the band of distances it averages
+    over; both axes of errors are logarithmic (relative errors span decades)."""
 
     title = "Size extrapolation: score RMSE vs L and response error vs distance (cached runs, or train now)"
 
@@ -36,7 +38,8 @@ class ExtrapolationExplorer(Explorer):
         self.results, self.checkpoints = Path(results), Path(checkpoints)
         self._now: dict[tuple[str, int], dict] = {}
         super().__init__(**settings)
-        self.add_action("train this one now (quick budget)", self.train_now)
+        self.training = self.add_action("train this one now (quick budget)", self._training_job, self._training_work,
+                                        targets=("rmse", "response"))
 
     def _controls(self, family: str = "medium_range", R_eff: int = 4, profile: str = "paper"):
         style = {"description_width": "initial"}
@@ -48,13 +51,14 @@ class ExtrapolationExplorer(Explorer):
                                       style=style)}
 
     def _figures(self):
-        rmse = go.Figure()
-        rmse.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="evaluation size L",
-                           yaxis_title="score relative RMSE (Eq. 16)", margin=dict(t=50))
-        resp = go.Figure()
-        resp.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
-                           xaxis_title="distance from the probe (Chebyshev)",
-                           yaxis_title="relative response error (Eq. 17)", margin=dict(t=50))
+        layout = dict(width=WIDTH, height=HEIGHT + 60, template="plotly_white", legend=LEGEND, showlegend=True,
+                      margin=dict(l=60, r=20, t=60, b=150))
+        rmse = go.Figure(layout=layout)
+        rmse.update_layout(xaxis_title="evaluation size L",
+                           yaxis=dict(title="score relative RMSE (Eq. 16)", type="log"))
+        resp = go.Figure(layout=layout)
+        resp.update_layout(xaxis_title="distance from the probe (Chebyshev)",
+                           yaxis=dict(title="relative response error (Eq. 17)", type="log", exponentformat="power"))
         return {"rmse": rmse, "response": resp}
 
     def _cached(self, family: str, R_eff: int, profile: str) -> dict[str, list[dict]]:
@@ -87,19 +91,23 @@ class ExtrapolationExplorer(Explorer):
         now = self._now.get((family, R_eff))
         rmse, resp = self.figures["rmse"], self.figures["response"]
         rmse.data, resp.data = (), ()
-        for label, rows in cached.items():
+        rmse.layout.annotations, resp.layout.annotations = (), ()
+        (near_lo, near_hi), far_lo = diagnostics.NEAR_BAND, diagnostics.FAR_BAND[0]
+        for colour, (label, rows) in zip(COLOURS, cached.items()):
             rmse.add_scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows], name=label,
                              error_y=dict(type="data", array=[_num(r["score_rmse_sem"]) for r in rows]),
-                             mode="lines+markers")
-            # NaN off the response sizes (and a relative band error is NaN where that band has ~no response)
-            banded = [r for r in rows if r["near_mean"] == r["near_mean"] or r["far_mean"] == r["far_mean"]]
-            for r in banded:
-                (near_lo, near_hi), far_lo = diagnostics.NEAR_BAND, diagnostics.FAR_BAND[0]
-                resp.add_scatter(x=[(near_lo + near_hi) / 2, (far_lo + r["L"] // 2) / 2],  # band centres
-                                 y=[r["near_mean"], r["far_mean"]],
-                                 error_y=dict(type="data", array=[_num(r["near_sem"]), _num(r["far_sem"])]),
-                                 mode="markers", name=f"{label}, L={r['L']}: near (d {near_lo}-{near_hi}) / "
-                                                      f"far (d >= {far_lo})")
+                             mode="lines+markers", line=dict(color=colour))
+            # a band error averages over a band of distances: drawn across it (solid near, dashed far), one
+            # legend entry per figure; NaN off the response sizes and where a band has ~no response
+            for k, r in enumerate(rows):
+                for lo, hi, value, sem, dash in ((near_lo, near_hi, r["near_mean"], r["near_sem"], "solid"),
+                                                 (far_lo, r["L"] // 2, r["far_mean"], r["far_sem"], "dot")):
+                    if value == value:
+                        resp.add_scatter(x=[lo, hi], y=[value, value], mode="lines+markers", name=label,
+                                         legendgroup=label, showlegend=not any(t.legendgroup == label for t in resp.data),
+                                         line=dict(color=colour, dash=dash, width=2 + k),
+                                         hovertemplate=f"{label}, L={r['L']}: d {lo}-{hi}: %{{y:.3g}} "
+                                                       f"+- {_num(sem):.2g}<extra></extra>")
         if floor:
             rmse.add_scatter(x=[r["L"] for r in floor], y=[r["score_rmse_mean"] for r in floor], mode="lines+markers",
                              name="best radius-R fit (exact score, train L=32)", line=dict(dash="dot", color="grey"))
@@ -112,6 +120,11 @@ class ExtrapolationExplorer(Explorer):
         rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
         resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
         if not cached and not now:
+            hint = (f"No cached runs for {family} at R_eff={R_eff} ({profile} profile).<br>Run "
+                    f"`fdlf reproduce --profile {profile}`,<br>or press \"train this one now\" above.")
+            for fig in (rmse, resp):
+                fig.add_annotation(text=hint, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                                   font=dict(size=13, color="#555"), bgcolor="#f7f7f7")
             return (f"no cached runs for {family} at R_eff={R_eff} under {self.results} ({profile}); run "
                     f"`fdlf reproduce --profile {profile}` or press the button")
         return (f"{family}, R_eff={R_eff}: " + (", ".join(cached) or "no cached runs") + ("; locality floor" if floor else "")
@@ -129,28 +142,33 @@ class ExtrapolationExplorer(Explorer):
                          teacher_seed=exp.teacher_seed)
 
     def train_now(self) -> None:
-        """Train (or load from ``checkpoints``) this family and radius, evaluate, cache, redraw."""
-        p = self.params()
+        """Train (or load from ``checkpoints``) this family and radius, evaluate, cache, redraw: here and now
+        (the button runs the same in the background)."""
+        self.run(self.training)
+
+    def _training_job(self, p: dict) -> Job:
         spec = self.now_run(p["family"], p["R_eff"])
 
-        def train_and_evaluate():
-            out = runner.execute_run(spec, self.checkpoints, progress=True)
+        def train_and_evaluate() -> dict:
+            out = runner.execute_run(spec, self.checkpoints, progress=False)
             model = runner.load_cached(spec, self.checkpoints / f"{spec.train_id}.pt").model
             teacher = spec.data_source(None, False)
-            profile = diagnostics.response_profile(model, teacher, max(spec.eval_sizes), n=spec.response_n,
-                                                   seed=spec.eval_seed)
-            return out["rows"], profile
+            prof = diagnostics.response_profile(model, teacher, max(spec.eval_sizes), n=spec.response_n,
+                                                seed=spec.eval_seed)
+            finite = torch.isfinite(prof["relative_error"])
+            return {"sizes": [r["L"] for r in out["rows"]], "rmse": [r["score_rmse"] for r in out["rows"]],
+                    "response_L": max(spec.eval_sizes), "distance": prof["distance"][finite].tolist(),
+                    "relative_error": prof["relative_error"][finite].tolist()}
 
-        result = self.with_progress("could not train", train_and_evaluate)
-        if result is None:
-            return
-        rows, prof = result
-        finite = torch.isfinite(prof["relative_error"])
-        self._now[(p["family"], p["R_eff"])] = {
-            "sizes": [r["L"] for r in rows], "rmse": [r["score_rmse"] for r in rows],
-            "response_L": max(spec.eval_sizes), "distance": prof["distance"][finite].tolist(),
-            "relative_error": prof["relative_error"][finite].tolist()}
-        self.refresh()
+        return Job(f"training {p['family']} at R_eff={p['R_eff']}", train_and_evaluate,
+                   lambda result: self._now.__setitem__((p["family"], p["R_eff"]), result))
+
+    def _training_work(self, p: dict) -> float:
+        """Training steps times samples times sites times conv blocks: 0 if trained in this explorer."""
+        if (p["family"], p["R_eff"]) in self._now:
+            return 0.0
+        spec = self.now_run(p["family"], p["R_eff"])
+        return spec.train["steps"] * spec.train["batch_size"] * spec.train["L"] ** 2 * (spec.blocks + 1)
 
 
 def _num(v: float) -> float:

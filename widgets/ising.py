@@ -9,8 +9,8 @@ import torch
 
 from fdlf_core import ising, stats, tweedie
 
-from .base import Explorer
-from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square
+from .base import Explorer, Job
+from .views import HEIGHT, LEGEND, WIDTH, draw_response, heatmap_figure, radius_line, receptive_square
 
 INFINITE_RANGE = 16            # distances shown for the infinite lattice
 SAMPLE_L = 32                  # size of the sample configuration shown, and of the sampled response
@@ -46,7 +46,8 @@ class IsingExplorer(Explorer):
     def __init__(self, **settings):
         self._sampled: dict[tuple[float, int], stats.Estimate] = {}
         super().__init__(**settings)
-        self.add_action(f"sample the response at L={SAMPLE_L} (Wolff, {SAMPLED_N} samples)", self.sample_response)
+        self.sampling = self.add_action(f"sample the response at L={SAMPLE_L} (Wolff, {SAMPLED_N} samples)",
+                                        self._sampling_job, self._sampling_work, targets=("profile",))
 
     def _controls(self, beta_ratio: float = 0.9, sigma: float = 1.0, L: int = 8, R_eff: int = 5, seed: int = 0):
         style = {"description_width": "initial"}
@@ -65,18 +66,23 @@ class IsingExplorer(Explorer):
     def _figures(self):
         profile = go.Figure([go.Scatter(mode="lines+markers", name="exact, L"),
                              go.Scatter(mode="lines", name="exact, infinite lattice", line=dict(dash="dot")),
-                             go.Scatter(mode="markers", name=f"Wolff, L={SAMPLE_L}", x=[], y=[])])
+                             go.Scatter(mode="markers", name=f"Wolff, L={SAMPLE_L}", x=[], y=[]),
+                             go.Scatter(mode="markers", name="Wolff: error bar > value (upper bound)", x=[], y=[],
+                                        marker=dict(symbol="triangle-down-open", size=9, color="#2ca02c"))])
         profile.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="distance r (axis)",
-                              yaxis=dict(type="log", title="d s_0(0) / d y_r"), margin=dict(t=50))
+                              yaxis=dict(type="log", title="d s_0(0) / d y_r", exponentformat="power"),
+                              legend=LEGEND, margin=dict(t=60, b=110))
         xi = go.Figure([go.Scatter(x=XI_GRID, y=[min(ising.correlation_length(b * ising.BETA_C), 1e3)
                                                  for b in XI_GRID], mode="lines", name="xi (exact, infinite)"),
                         go.Scatter(mode="markers", marker=dict(size=11, color="#d62728"), name="now")])
         xi.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", xaxis_title="beta / beta_c",
-                         yaxis=dict(type="log", title="correlation length xi"), margin=dict(t=50))
+                         yaxis=dict(type="log", title="correlation length xi"), legend=LEGEND,
+                         margin=dict(t=60, b=110))
         sample = go.Figure(go.Heatmap(z=[[0]], colorscale=[[0, "white"], [1, "black"]], zmin=-1, zmax=1,
                                       showscale=False))
-        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=50),
-                             yaxis=dict(autorange="reversed", scaleanchor="x"))
+        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=60),
+                             xaxis=dict(range=[-0.5, SAMPLE_L - 0.5], constrain="domain"),
+                             yaxis=dict(range=[SAMPLE_L - 0.5, -0.5], scaleanchor="x", constrain="domain"))
         return {"profile": profile, "heatmap": heatmap_figure("|response| (log10)"), "xi": xi, "sample": sample}
 
     def update(self, beta_ratio: float, sigma: float, L: int, R_eff: int, seed: int) -> str:
@@ -93,17 +99,22 @@ class IsingExplorer(Explorer):
         sampled = self._sampled.get((beta_ratio, seed))
         if sampled is None:
             fig.data[2].update(x=[], y=[], error_y=None)
+            fig.data[3].update(x=[], y=[])
         else:
-            r_s = list(range(1, SAMPLE_L // 2 + 1))
+            # a log axis cannot show an estimate whose error bar reaches zero: those are drawn as upper bounds
+            # (|value| + error bar, open marker), so noise is not read as a response
             resp_s, err_s = tweedie.response(sampled.value, sigma), tweedie.response(sampled.stderr, sigma)
+            r_s = [r for r in range(1, SAMPLE_L // 2 + 1) if err_s[r] <= resp_s[r]]
+            r_u = [r for r in range(1, SAMPLE_L // 2 + 1) if err_s[r] > resp_s[r]]
             fig.data[2].update(x=r_s, y=[float(resp_s[r]) for r in r_s],
                                error_y=dict(type="data", array=[float(err_s[r]) for r in r_s]))
+            fig.data[3].update(x=r_u, y=[float(abs(resp_s[r]) + err_s[r]) for r in r_u])
         fig.layout.shapes = [radius_line(R_eff)]
         fig.layout.title.text = f"sigma={sigma:g}: response along an axis; R_eff={R_eff} dashed"
         probe = (L // 2, L // 2)
         fig = self.figures["heatmap"]
-        fig.data[0].z = log_response(torch.roll(resp_L, probe, (0, 1)), probe)
-        fig.layout.shapes = [receptive_square(probe, R_eff)]
+        draw_response(fig, torch.roll(resp_L, probe, (0, 1)), probe)
+        fig.layout.shapes = receptive_square(probe, R_eff, L)
         fig.layout.title.text = f"exact response map, L={L}"
         xi = ising.correlation_length(beta)
         fig = self.figures["xi"]
@@ -124,11 +135,23 @@ class IsingExplorer(Explorer):
         return message
 
     def sample_response(self) -> None:
-        """Sample ``<x_0 x_r>`` at L=32 for the current beta and seed (Wolff, blocking error bars; cached)."""
-        p = self.params()
-        samples = self.with_progress("could not sample", lambda: ising.wolff_sample(
-            SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"]))
-        if samples is None:
-            return
-        self._sampled[(p["beta_ratio"], p["seed"])] = stats.binned_mean(ising.per_sample_correlations(samples))
-        self.refresh()
+        """Sample ``<x_0 x_r>`` at L=32 for the current beta and seed (Wolff, blocking error bars; cached),
+        here and now (the button runs the same in the background)."""
+        self.run(self.sampling)
+
+    def _sampling_job(self, p: dict) -> Job:
+        key = (p["beta_ratio"], p["seed"])
+
+        def compute() -> stats.Estimate:
+            samples = ising.wolff_sample(SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"],
+                                         progress=False)
+            return stats.binned_mean(ising.per_sample_correlations(samples))
+
+        return Job(f"Wolff sampling at beta/beta_c={p['beta_ratio']:.2f}, seed {p['seed']}", compute,
+                   lambda estimate: self._sampled.__setitem__(key, estimate))
+
+    def _sampling_work(self, p: dict) -> float:
+        """Spins the chain flips (thermalisation and one sweep between samples, whatever beta): 0 if cached."""
+        if (p["beta_ratio"], p["seed"]) in self._sampled:
+            return 0.0
+        return (20 + SAMPLED_N) * SAMPLE_L ** 2

@@ -10,8 +10,8 @@ import torch
 
 from fdlf_core import diagnostics, posterior, teachers
 
-from .base import Explorer
-from .views import HEIGHT, WIDTH, heatmap_figure, log_response, radius_line, receptive_square, tail_figure
+from .base import Explorer, Job
+from .views import HEIGHT, WIDTH, draw_response, heatmap_figure, receptive_square, tail_figure, update_tail
 
 DIALS = ("smoother_depth", "cutoff", "power", "nonlinear", "gamma_scale")  # the range dials of teachers.make
 MALA = posterior.MALAConfig(n_chains=16, n_steps=600, burn_in=200)  # about a minute at L=16 on 2 cores
@@ -36,17 +36,17 @@ class ResponseExplorer(Explorer):
     (sliders, or click the heatmap), ``R_eff`` and ``sigma``: the exact clean-score response of one teacher
     sample (log colour), its tail curve, and the sample. For ``sigma > 0`` the button estimates the smoothed
     response ``sigma^-4 Cov(X_probe, X | y) - sigma^-2`` (Eq. 9) by MALA on the noisy posterior of
-    ``y = x + sigma eps``; results are cached per setting, and the status line gives the largest error bar."""
+    ``y = x + sigma eps``; results are cached per setting, and the status line gives the largest error bar.
+    Cells whose error bar exceeds their estimate are masked as "not resolved"."""
 
     title = "FDLF teachers: clean-score response, and the smoothed response from the posterior (Eq. 9)"
 
     def __init__(self, **settings):
         self._smoothed: dict[tuple, tuple] = {}
         super().__init__(**settings)
-        self.add_action("compute smoothed response (MALA)", self.compute_smoothed)
-        self.controls["family"].observe(self._family_defaults, names="value")
-        self.controls["L"].observe(self._resize, names="value")
-        self._resize({"new": self.controls["L"].value})
+        self.mala = self.add_action("compute smoothed response (MALA)", self._mala_job, self._mala_work,
+                                    targets=("heatmap", "tail"),
+                                    calibrate_params=lambda p: p if p["sigma"] > 0 else {**p, "sigma": 0.5})
         self.views["heatmap"].on_click(self._pick_probe)
 
     def _controls(self, family: str = "medium_range", L: int = 16, seed: int = 0, probe_row: int = 8,
@@ -68,8 +68,8 @@ class ResponseExplorer(Explorer):
                                          readout_format=".3f", description="mean stress", **slow),
             "L": w.Dropdown(value=L, options=[16, 32, 64], description="L", style=style),
             "seed": w.IntSlider(value=seed, min=0, max=99, description="sample seed", **slow),
-            "probe_row": w.IntSlider(value=probe_row, min=0, max=63, description="probe row", **slow),
-            "probe_col": w.IntSlider(value=probe_col, min=0, max=63, description="probe col", **slow),
+            "probe_row": w.IntSlider(value=probe_row, min=0, max=L - 1, description="probe row", **slow),
+            "probe_col": w.IntSlider(value=probe_col, min=0, max=L - 1, description="probe col", **slow),
             "R_eff": w.IntSlider(value=R_eff, min=1, max=16, description="model R_eff", style=style),
             "sigma": w.FloatSlider(value=sigma, min=0.0, max=1.0, step=0.05, description="noise sigma", style=style),
         }
@@ -79,21 +79,19 @@ class ResponseExplorer(Explorer):
         tail.data[0].name = "clean (exact)"
         tail.add_scatter(x=[], y=[], mode="lines+markers", name="smoothed (MALA)")
         sample = go.Figure(go.Heatmap(z=[[0.0]], colorscale="RdBu", zmid=0))
-        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white",
-                             yaxis=dict(autorange="reversed", scaleanchor="x"), margin=dict(t=50))
+        sample.update_layout(width=WIDTH, height=HEIGHT, template="plotly_white", margin=dict(t=60),
+                             xaxis=dict(constrain="domain"), yaxis=dict(scaleanchor="x", constrain="domain"))
         return {"heatmap": heatmap_figure("|response| (log10)"), "tail": tail, "sample": sample}
 
-    def _family_defaults(self, change) -> None:
-        base = teachers.FAMILIES[change["new"]]
-        self.set(**{name: getattr(base, name) for name in DIALS})
-
-    def _resize(self, change) -> None:
-        """Probe sliders span the lattice."""
-        L = change["new"]
-        with self._hold():
-            for name in ("probe_row", "probe_col"):
-                self.controls[name].max = L - 1
-        self.refresh()
+    def _follow(self, name: str, value) -> dict:
+        """A family brings its own dials; the probe sliders span the lattice."""
+        if name == "family":
+            return {dial: getattr(teachers.FAMILIES[value], dial) for dial in DIALS}
+        if name == "L":
+            with self._hold():
+                for probe in ("probe_row", "probe_col"):
+                    self.controls[probe].max = value - 1
+        return {}
 
     def _pick_probe(self, point: dict) -> None:
         """A click on heatmap cell (row, col) = (y, x) makes it the probe."""
@@ -114,7 +112,7 @@ class ResponseExplorer(Explorer):
         smoothed = self._smoothed.get((*key, sigma)) if sigma > 0 else None
         shown = smoothed[0].value if smoothed else clean
         fig = self.figures["heatmap"]
-        fig.data[0].z = log_response(shown, probe)
+        draw_response(fig, shown, probe, smoothed[0].stderr if smoothed else None)
         if smoothed:  # each cell's estimate and error bar on hover
             fig.data[0].customdata = torch.stack([shown, smoothed[0].stderr], -1).tolist()
             fig.data[0].hovertemplate = ("cell (%{y}, %{x}): response %{customdata[0]:.3g} "
@@ -122,20 +120,19 @@ class ResponseExplorer(Explorer):
         else:
             fig.data[0].customdata = None
             fig.data[0].hovertemplate = "cell (%{y}, %{x}): log10 |response| %{z:.3f} (exact)<extra></extra>"
-        fig.layout.shapes = [receptive_square(probe, R_eff)]
+        fig.layout.shapes = receptive_square(probe, R_eff, L)
         fig.layout.title.text = ("smoothed (MALA)" if smoothed else "clean (exact)") + f" response of {probe}"
         clean_curve = diagnostics.tail_curve(clean, probe)
         fig = self.figures["tail"]
-        R = [r for r, v in enumerate(clean_curve.tolist()) if v > 0]
-        fig.data[0].update(x=R, y=[float(clean_curve[r]) for r in R])
+        update_tail(fig, clean_curve, R_eff,
+                    f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}")
         if smoothed:
             curve = diagnostics.tail_curve(smoothed[0].value, probe)
-            fig.data[1].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
+            fig.data[3].update(x=list(range(len(curve) - 1)), y=curve[:-1].tolist())
         else:
-            fig.data[1].update(x=[], y=[])
-        fig.layout.shapes = [radius_line(R_eff)]
-        fig.layout.title.text = f"beyond R_eff={R_eff}: clean {float(clean_curve[min(R_eff, L // 2)]):.3g}"
+            fig.data[3].update(x=[], y=[])
         self.figures["sample"].data[0].z = x[0].tolist()
+        self.figures["sample"].update_xaxes(range=[-0.5, L - 0.5]).update_yaxes(range=[L - 0.5, -0.5])
         self.figures["sample"].layout.title.text = f"teacher sample, L={L}, seed {p['seed']}"
         message = f"{p['family']} (locality radius r={teacher.locality_radius}), probe {probe}"
         if sigma > 0 and smoothed:
@@ -148,19 +145,25 @@ class ResponseExplorer(Explorer):
         return message
 
     def compute_smoothed(self) -> None:
-        """Estimate the smoothed response for the current settings (MALA; cached), then redraw."""
-        p = self.params()
+        """Estimate the smoothed response for the current settings (MALA; cached), here and now (the button
+        runs the same in the background), then redraw."""
+        self.run(self.mala)
+
+    def _mala_job(self, p: dict) -> Job | str:
         if p["sigma"] <= 0:
-            self.status.value = "set sigma > 0 first: at sigma = 0 the response shown is the exact clean one"
-            return
+            return "set sigma > 0 first: at sigma = 0 the response shown is the exact clean one"
         key = self._sample_key(p)
         teacher, x = _teacher_and_sample(*key[:4])
-        probe = key[4]
+        probe, sigma, config = key[4], p["sigma"], MALA
         noise = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(p["seed"] + 1))
-        y = x[0] + p["sigma"] * noise[0]
-        result = self.with_progress("could not compute", lambda: posterior.smoothed_response(
-            teacher.log_prob, teacher.score, y, p["sigma"], probe, MALA))
-        if result is None:
-            return
-        self._smoothed[(*key, p["sigma"])] = result
-        self.refresh()
+        y = x[0] + sigma * noise[0]
+        return Job(f"MALA at sigma={sigma:g}, probe {probe}",
+                   lambda: posterior.smoothed_response(teacher.log_prob, teacher.score, y, sigma, probe, config,
+                                                       progress=False),
+                   lambda result: self._smoothed.__setitem__((*key, sigma), result))
+
+    def _mala_work(self, p: dict) -> float:
+        """Chain steps times sites (a teacher evaluation per step costs about the same per site): 0 if cached."""
+        if (*self._sample_key(p), p["sigma"]) in self._smoothed:
+            return 0.0
+        return MALA.n_chains * (MALA.burn_in + MALA.n_steps) * p["L"] ** 2

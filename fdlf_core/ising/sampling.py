@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import lattice
+from ..progress import bar as progress_bar
 from .exact import check_beta, check_ising_L
 
 
@@ -88,7 +88,7 @@ def wolff_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_betw
     out = np.empty((n_samples, L * L), dtype=np.int8)
     flipped = 0
     start = time.perf_counter()
-    for k in tqdm(range(n_samples), desc=f"Wolff L={L} beta={beta:.4f}", disable=not progress, leave=False):
+    for k in progress_bar(n_samples, f"Wolff L={L} beta={beta:.4f}", progress):
         for _ in range(flips_between if k else 0):
             flipped += _wolff_flip(spins, nbr, p_add, rng)
         out[k] = spins
@@ -127,7 +127,7 @@ def heat_bath_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_
     for _ in range(thermalize):
         sweep()
     out = torch.empty(n_samples, L, L, dtype=torch.int8)
-    for k in tqdm(range(n_samples), desc=f"heat bath L={L} beta={beta:.4f}", disable=not progress, leave=False):
+    for k in progress_bar(n_samples, f"heat bath L={L} beta={beta:.4f}", progress):
         for _ in range(sweeps_between if k else 0):
             sweep()
         out[k] = x.to(torch.int8)
