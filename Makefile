@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet $(PIP_TORCH_ARGS) "$(TORCH)"
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	# an editable install skips pyproject's data-files (setuptools #3399): link the Voila template and its
+	# default-template config into the environment, as a regular install copies them
+	mkdir -p $(VENV)/share/jupyter/voila/templates $(VENV)/etc/jupyter
+	ln -sfn "$(CURDIR)/widgets/share/voila/templates/fdlf" $(VENV)/share/jupyter/voila/templates/fdlf
+	ln -sf "$(CURDIR)/widgets/share/voila.json" $(VENV)/etc/jupyter/voila.json
 	touch $(STAMP)
 
 reproduce: $(STAMP)

@@ -6,3 +6,5 @@ FAMILIES = ("simple_local", "complex_local", "medium_range", "complex_long", "co
 EXPERIMENTS = ("fig1", "floor", "fig2", "ablation", "fig4")
 PROFILES = ("paper", "paper-2x", "quick")
 EXPLORERS = ("gaussian", "response", "ising", "extrapolation")
+# what `fdlf explore` serves: an explorer, or the teaching tour (all of them with the story between)
+PAGES = (*EXPLORERS, "tour")

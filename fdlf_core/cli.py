@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import catalog
-from .catalog import EXPLORERS
+from .catalog import EXPLORERS, PAGES
 
 # torch and the core are imported by the commands, not here: `fdlf --help` and usage errors answer at once
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -200,9 +200,9 @@ def explorer_server(name: str, port: int, lab: bool = False) -> tuple[list[str],
 
     from . import lattice
 
-    if name not in EXPLORERS:
-        raise ValueError(f"explorer must be one of {list(EXPLORERS)}; got {name!r}")
-    notebook = NOTEBOOK_DIR / f"explore_{name}.ipynb"
+    if name not in PAGES:
+        raise ValueError(f"explorer must be one of {list(PAGES)}; got {name!r}")
+    notebook = NOTEBOOK_DIR / ("00_tour.ipynb" if name == "tour" else f"explore_{name}.ipynb")
     if not notebook.is_file():
         raise FileNotFoundError(f"explorer notebook {notebook} not found (fdlf explore runs from a source "
                                 f"checkout: pip install -e '.[notebooks]')")
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="results", help="results root (default: ./results)")
     rep.set_defaults(func=_reproduce)
     exp = sub.add_parser("explore", help="open an interactive explorer (Voila, or JupyterLab with --lab)")
-    exp.add_argument("name", choices=EXPLORERS, help="which explorer")
+    exp.add_argument("name", choices=PAGES, help="which explorer, or the tour (all of them, with the story)")
     exp.add_argument("--lab", action="store_true", help="open it in JupyterLab instead of Voila")
     exp.add_argument("--port", type=int, default=8866, help="local port (default 8866)")
     exp.set_defaults(func=_explore)

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable
 
 import ipywidgets as w
@@ -40,6 +41,19 @@ def interactive_threads() -> int:
 
 _THREADS_SET = False
 _BACKGROUND: dict[threading.Thread, threading.Event] = {}  # running background threads and their stop flags
+# measured seconds per unit of work, per (explorer class, button label): shared by the explorers of a page
+# (the tour shows ten), so each kind of run is timed once per kernel
+_RATES: dict[tuple[str, str], float] = {}
+_CALIBRATING: set[tuple[str, str]] = set()
+_ON_PAGE: weakref.WeakSet = weakref.WeakSet()  # explorers whose widget was built (their buttons show estimates)
+
+
+def _relabel(key: tuple[str, str]) -> None:
+    """A rate was measured: every explorer on a page with that button shows the new estimate."""
+    for explorer in list(_ON_PAGE):
+        if any(action.key == key for action in explorer.actions):
+            with explorer._lock:
+                explorer._label_buttons()
 
 
 @atexit.register
@@ -92,17 +106,24 @@ class Action:
     ``work(params)`` its size in units of work (0: nothing to compute, e.g. cached); ``targets`` the figures
     that will show the result. ``rate`` is the measured seconds per unit: timed on the first steps of a run
     before the first click (``calibrate_params`` gives the settings to time, when the current ones have
-    nothing to run), then the rate of the last finished run.
+    nothing to run), then the rate of the last finished run; shared by the explorers of one class (``key``).
     """
 
+    key: tuple[str, str]
     label: str
     prepare: Callable[[dict], Job | str]
     work: Callable[[dict], float]
     targets: tuple[str, ...]
     calibrate_params: Callable[[dict], dict] = lambda params: params
     button: w.Button = dataclasses.field(default_factory=lambda: w.Button(layout=w.Layout(width="auto")))
-    rate: float | None = None
-    calibrating: bool = False
+
+    @property
+    def rate(self) -> float | None:
+        return _RATES.get(self.key)
+
+    @rate.setter
+    def rate(self, seconds_per_unit: float) -> None:
+        _RATES[self.key] = seconds_per_unit
 
 
 @dataclasses.dataclass
@@ -225,7 +246,7 @@ class Explorer:
     def add_action(self, label: str, prepare: Callable[[dict], Job | str], work: Callable[[dict], float],
                    targets: tuple[str, ...], calibrate_params: Callable[[dict], dict] | None = None) -> Action:
         """A button, shown above the figures, for work too slow for a slider (see ``Action``)."""
-        action = Action(label, prepare, work, tuple(targets))
+        action = Action((type(self).__name__, label), label, prepare, work, tuple(targets))
         if calibrate_params is not None:
             action.calibrate_params = calibrate_params
         action.button.on_click(lambda _: self.run(action, background=True))
@@ -298,6 +319,8 @@ class Explorer:
                     self.status.value += html.escape(f" (cancelled: {run.job.what}, after {elapsed:.0f} s)")
                 elif kind == "failed":
                     self.show_error(f"could not finish {run.job.what}", value)
+            if kind == "done" and run.units:
+                _relabel(run.action.key)  # the other explorers of this kind on the page (outside this lock)
 
     def _watch(self, run: _Running, desc: str, done: int, total: int) -> None:
         """A loop's step inside a button run: stop if cancelled, move the bar (at most 5 times a second)."""
@@ -358,13 +381,13 @@ class Explorer:
 
     def _calibrate(self, action: Action) -> None:
         """Time the first steps of a run (in a background thread, nothing cached) to set ``action.rate``."""
-        if action.calibrating:
+        if action.key in _CALIBRATING:
             return
         params = action.calibrate_params(self.params())
         job = action.prepare(params)
         if isinstance(job, str):
             return
-        action.calibrating = True
+        _CALIBRATING.add(action.key)
         units, stop = action.work(params), threading.Event()
         _start_background(lambda: self._time_steps(action, job, units, stop), stop, "fdlf: timing")
 
@@ -389,10 +412,11 @@ class Explorer:
             seconds = marks[0] + per_step * total[0]
         except Exception:  # the estimate is a courtesy: a failure shows when the user runs it
             return
-        with self._lock:
-            if action.rate is None and units:
-                action.rate = seconds / units
-                self._label_buttons()
+        finally:
+            _CALIBRATING.discard(action.key)
+        if action.rate is None and units:
+            action.rate = seconds / units
+            _relabel(action.key)
 
     # display ---------------------------------------------------------------------------------------
     def show_error(self, what: str, exc: Exception) -> None:
@@ -431,6 +455,7 @@ class Explorer:
             figures = w.HBox(list(self.views.values()), layout=w.Layout(flex_flow="row wrap"))
             self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, buttons,
                                    self.progress_row, self.status, figures, self.settings])
+            _ON_PAGE.add(self)
             self._label_buttons()  # on a page now: time the buttons' runs
         return self._widget
 

@@ -93,7 +93,8 @@ def _wait_until_page_matches_python(page, explorer_name: str, changed_from: str 
             drawn, expected = page.evaluate(DRAWN), _python_view(settings)
             if drawn == expected:
                 return settings, drawn
-            last = (settings, [d["title"] for d in drawn], [e["title"] for e in expected])
+            last = (settings, next(((k, t, dt, et) for k, (d, e) in enumerate(zip(drawn, expected)) if d != e
+                                    for t, (dt, et) in enumerate(zip(d["data"], e["data"])) if dt != et), None))
         previous = settings
         time.sleep(1.0)
     raise AssertionError(f"the page never showed what Python computes for its settings; last seen: {last}")
