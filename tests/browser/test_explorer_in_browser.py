@@ -1,78 +1,43 @@
-"""Each explorer served by Voila on localhost and driven in Debian's chromium with Playwright: after a
-control moves, every plotly figure in the DOM must hold exactly the data and title that the explorer
-computes in Python for the settings the page shows, with no Python error shown and no console error;
-the "copy" button puts that settings line on the clipboard.
+"""Each explorer, and the tour, served by Voila on localhost and driven in Debian's chromium with Playwright
+(``pages``): after a control moves, every plotly figure in the DOM must hold exactly the data and title that
+the explorer computes in Python for the settings the page shows; after every action the page shows no
+Python error and no broken widget, logs no console error and requests nothing off this machine; the "copy"
+button puts the settings line on the clipboard; a button run leaves the sliders live and can be cancelled.
 
-Chromium comes from apt (`.ci/run` installs it); Playwright cannot download its own browser here, so it
-launches the system binary. Without chromium the test is skipped, except in CI (``CI`` set), where that
-is a failure. Each server is started and stopped by its test; every wait is bounded.
+Without chromium the test is skipped, except in CI (``CI`` set), where that is a failure. Each server is
+started and stopped by its test; every wait is bounded.
 """
 import ast
 import contextlib
 import json
 import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 
 import pytest
+import torch
 
 import fdlf_widgets
-from fdlf_core.cli import NOTEBOOK_DIR as NOTEBOOKS
-from fdlf_core.cli import explorer_server
+from fdlf_widgets.base import interactive_threads
+from pages import CHROMIUM, PLOTS, WAIT_S, broken_widgets, open_page, press, serve, settings_line, wait_for_settings
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and not os.environ.get("CI"):
     pytest.skip("chromium is not installed (apt-get install chromium); CI installs it", allow_module_level=True)
 
-WAIT_S = 90  # page load (kernel start, notebook run, plotly.js) and each redraw, on a loaded 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serve(name: str, tmp_path):
-    """Voila serving explorer ``name`` exactly as `fdlf explore NAME` does; yields its URL, then stops it."""
-    command, env, url = explorer_server(name, _free_port())
-    log_path = tmp_path / "voila.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=NOTEBOOKS, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=5).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"voila did not come up: {log_path.read_text()[-2000:]}")
-                    time.sleep(0.5)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-
-
-# the visible plotly figures, in page order (= the explorer's `figures` order)
-PLOTS = "Array.from(document.querySelectorAll('.js-plotly-plot')).filter(el => el.offsetParent !== null)"
 DRAWN = f"() => {PLOTS}.map(el => ({{title: el.layout.title && el.layout.title.text, data: (el.data || []).map(" \
         "t => ({x: t.x === undefined ? null : t.x, y: t.y === undefined ? null : t.y, z: t.z === undefined ? null : t.z}))}))"
 
 
 def _python_view(settings: str) -> list[dict]:
     """What the explorer draws in Python for the page's settings line ``from fdlf_widgets import X; X(k=v, ...)``
-    (parsed, not executed: the keyword values must be literals)."""
+    (parsed, not executed: the keyword values must be literals), at the page kernel's torch thread count (a
+    sum's rounding depends on how many threads share it)."""
     call = ast.parse(settings.split("; ", 1)[1], mode="eval").body
-    explorer = getattr(fdlf_widgets, call.func.id)(**{k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(interactive_threads())
+    try:
+        explorer = getattr(fdlf_widgets, call.func.id)(**{k.arg: ast.literal_eval(k.value) for k in call.keywords})
+    finally:
+        torch.set_num_threads(threads)
     drawn = []
     for fig in explorer.figures.values():
         spec = json.loads(fig.to_json())
@@ -100,35 +65,16 @@ def _wait_until_page_matches_python(page, explorer_name: str, changed_from: str 
     raise AssertionError(f"the page never showed what Python computes for its settings; last seen: {last}")
 
 
-def _open(p, url, tmp_path):
-    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url.rstrip("/"))
-    page = context.new_page()
-    errors = []
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: errors.append("request failed: " + req.url))
-    page.goto(url, timeout=WAIT_S * 1000)
-    page.wait_for_function(f"() => {{ const plots = {PLOTS}; return plots.length >= 2 && "
-                           f"plots.every(el => el.data && el.data.length > 0); }}", timeout=WAIT_S * 1000)
-    return browser, page, errors
-
-
-def _press(page, description: str, key: str, times: int) -> None:
-    """Move the slider labelled ``description`` by keyboard, as a user does."""
-    handle = page.locator(".widget-slider", has_text=description).locator(".noUi-handle")
-    handle.focus()
-    for _ in range(times):
-        handle.press(key)
-
-
-def _check_page(page, errors, tmp_path, name):
+def _check_page(page, errors, offsite, tmp_path, name):
+    """What every page must hold after every action: no Python error shown, no broken widget, no console
+    error (beyond pages.KNOWN_CONSOLE_ERRORS), no request off this machine."""
     page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     print(f"screenshot: {tmp_path / f'{name}.png'}")
     text = page.inner_text("body")
     assert "could not compute" not in text and "Traceback" not in text
+    assert broken_widgets(page) == []
     assert errors == [], errors
+    assert offsite == [], offsite
 
 
 def _move_and_check(name, url, tmp_path, move):
@@ -136,7 +82,7 @@ def _move_and_check(name, url, tmp_path, move):
 
     assert CHROMIUM is not None, "chromium is required in CI (apt-get install chromium)"
     with sync_playwright() as p:
-        browser, page, errors = _open(p, url, tmp_path)
+        browser, page, errors, offsite = open_page(p, url)
         try:
             before, drawn_before = _wait_until_page_matches_python(page, name)
             move(page)
@@ -147,15 +93,15 @@ def _move_and_check(name, url, tmp_path, move):
                                    timeout=10_000)
             assert page.evaluate("navigator.clipboard.readText()") == after
         finally:
-            _check_page(page, errors, tmp_path, name)
+            _check_page(page, errors, offsite, tmp_path, name)
             browser.close()
     return before, after
 
 
 @pytest.mark.parametrize("name, description", [("gaussian", "noise sigma"), ("ising", "noise sigma")])
 def test_a_slider_move_redraws_every_figure(name, description, tmp_path):
-    with _serve(name, tmp_path) as url:
-        before, after = _move_and_check(name, url, tmp_path, lambda page: _press(page, description, "ArrowRight", 4))
+    with serve(name, tmp_path) as url:
+        before, after = _move_and_check(name, url, tmp_path, lambda page: press(page, description, "ArrowRight", 4))
     assert "sigma=" in after and before.split("sigma=")[1] != after.split("sigma=")[1]
 
 
@@ -165,15 +111,101 @@ def test_a_click_on_the_response_heatmap_moves_the_probe(tmp_path):
         box = heatmap.bounding_box()  # the plot area: a 16 x 16 lattice, probe at (8, 8)
         page.mouse.click(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
 
-    with _serve("response", tmp_path) as url:
+    with serve("response", tmp_path) as url:
         before, after = _move_and_check("response", url, tmp_path, click_upper_left)
     kwargs = {k.arg: ast.literal_eval(k.value) for k in ast.parse(after.split("; ", 1)[1], mode="eval").body.keywords}
     assert "probe_row=8, probe_col=8" in before and (kwargs["probe_row"], kwargs["probe_col"]) == (4, 3)
 
 
 def test_a_dropdown_choice_redraws_the_extrapolation_view(tmp_path):
-    with _serve("extrapolation", tmp_path) as url:
+    with serve("extrapolation", tmp_path) as url:
         before, after = _move_and_check(
             "extrapolation", url, tmp_path,
             lambda page: page.locator(".widget-dropdown", has_text="R_eff").locator("select").select_option(label="8"))
     assert "R_eff=4" in before and "R_eff=8" in after
+
+
+def _page(name, tmp_path, n_plots=2):
+    """serve + open_page + the end-of-test checks, for the tests below."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM is not None, "chromium is required in CI (apt-get install chromium)"
+
+    @contextlib.contextmanager
+    def opened():
+        with serve(name, tmp_path) as url, sync_playwright() as p:
+            browser, page, errors, offsite = open_page(p, url, n_plots)
+            try:
+                yield page
+            finally:
+                _check_page(page, errors, offsite, tmp_path, name)
+                browser.close()
+    return opened()
+
+
+def test_a_button_run_leaves_the_sliders_live_and_cancel_stops_it(tmp_path):
+    with _page("response", tmp_path) as page:
+        _wait_until_page_matches_python(page, "response")
+        press(page, "noise sigma", "ArrowRight", 10)
+        wait_for_settings(page, "sigma=0.5", WAIT_S)
+        button = page.locator("button", has_text="compute smoothed response")
+        page.wait_for_function("() => Array.from(document.querySelectorAll('button')).some(b => "
+                               "b.textContent.startsWith('compute smoothed response') && b.textContent.includes('about'))",
+                               timeout=WAIT_S * 1000)  # the time it will take, measured, before the click
+        button.click()
+        cancel = page.locator("button", has_text="Cancel")
+        cancel.wait_for(state="visible", timeout=WAIT_S * 1000)
+        page.wait_for_function("() => document.body.innerText.includes('left')", timeout=WAIT_S * 1000)
+        assert button.is_disabled()
+        latencies = []
+        for R in range(5, 10):  # slider moves while MALA runs: each lands within a second
+            press(page, "model R_eff", "ArrowRight")
+            latencies.append(wait_for_settings(page, f"R_eff={R}", WAIT_S))
+        print("R_eff latencies during a run (s):", [round(t, 3) for t in latencies])
+        assert max(latencies) < 1.0, latencies
+        settings, _ = _wait_until_page_matches_python(page, "response")  # the figures are right meanwhile
+        assert "R_eff=9" in settings and cancel.is_visible() and "computing MALA" in page.inner_text("body")
+        cancel.click()
+        cancel.wait_for(state="hidden", timeout=30_000)
+        page.wait_for_function("() => document.body.innerText.includes('(cancelled: MALA at sigma=0.5')",
+                               timeout=30_000)
+        assert not button.is_disabled() and "computing MALA" not in page.inner_text("body")
+
+
+def test_a_finished_button_run_leaves_no_broken_widget(tmp_path):
+    with _page("ising", tmp_path) as page:
+        _wait_until_page_matches_python(page, "ising")
+        page.locator("button", has_text="sample the response").click()
+        page.wait_for_function("() => document.body.innerText.includes('sampled at L=32')", timeout=300_000)
+        page.locator("button", has_text="Cancel").wait_for(state="hidden", timeout=30_000)
+        sampled = page.evaluate(f"() => {PLOTS}[0].data.slice(2).map(t => t.x.length)")
+        assert sum(sampled) == 16  # the Wolff estimate at r = 1..16 drawn (resolved or as upper bounds)
+        assert broken_widgets(page) == []
+
+
+def test_the_receptive_square_wraps_when_R_eff_passes_half_the_lattice(tmp_path):
+    with _page("gaussian", tmp_path) as page:
+        _wait_until_page_matches_python(page, "gaussian")
+        page.locator(".widget-dropdown", has_text="L").locator("select").select_option(label="16")
+        wait_for_settings(page, "L=16", WAIT_S)
+        press(page, "model R_eff", "ArrowRight", 6)  # 4 -> 10 > L/2
+        settings, _ = _wait_until_page_matches_python(page, "gaussian")
+        assert "L=16, R_eff=10" in settings
+        layout = page.evaluate(f"() => {{ const el = {PLOTS}[0]; return {{x: el.layout.xaxis.range, "
+                               f"y: el.layout.yaxis.range, shapes: el.layout.shapes}}; }}")
+        # the lattice fills the plot, centred (plotly may pad the rows to keep cells square), never stretched
+        # toward a square drawn past its edge (which put the lattice in a corner)
+        assert layout["x"] == [-0.5, 15.5] and sum(layout["y"]) / 2 == pytest.approx(7.5)
+        assert layout["y"][0] >= 15.5 and layout["y"][0] - layout["y"][1] < 1.6 * 16
+        assert [(s["x0"], s["x1"], s["y0"], s["y1"]) for s in layout["shapes"]] == [(-0.5, 15.5, -0.5, 15.5)]
+
+
+def test_the_tour_is_a_live_offline_page(tmp_path):
+    with _page("tour", tmp_path, n_plots=22) as page:
+        text = page.inner_text("body")
+        assert "On a live page" in text and "Run all cells in JupyterLab" not in text
+        assert page.locator(".fdlf-copy-line").count() == 8  # two of each explorer
+        before, second = settings_line(page, 0), settings_line(page, 1)
+        press(page, "noise sigma", "ArrowRight", 2)  # the first Gaussian explorer's slider is live
+        wait_for_settings(page, "sigma=0.1", WAIT_S)
+        assert settings_line(page, 0) != before and settings_line(page, 1) == second  # and only it moved
