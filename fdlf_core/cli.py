@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import catalog
-from .catalog import EXPLORERS, PAGES
+from .catalog import PAGES
 
 # torch and the core are imported by the commands, not here: `fdlf --help` and usage errors answer at once
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"

@@ -106,8 +106,9 @@ def test_ising_explorer_samples_the_response_at_L32(monkeypatch):
 
 
 def test_every_explorer_is_listed_and_builds():
-    from fdlf_core.cli import EXPLORERS, NOTEBOOK_DIR
-    assert set(EXPLORERS) == set(fdlf_widgets.EXPLORERS)  # `fdlf explore` offers every explorer
+    from fdlf_core.catalog import PAGES
+    from fdlf_core.cli import NOTEBOOK_DIR
+    assert set(PAGES) == set(fdlf_widgets.EXPLORERS) | {"tour"}  # `fdlf explore` offers every explorer
     for name, cls in fdlf_widgets.EXPLORERS.items():
         assert cls.__name__ in (NOTEBOOK_DIR / f"explore_{name}.ipynb").read_text()
         view = cls()
@@ -134,6 +135,8 @@ def test_explorer_server_command(capsys):
     else:
         command, _, url = explorer_server("gaussian", 9001, lab=True)
         assert command[2] == "jupyterlab" and url.endswith("/lab/tree/explore_gaussian.ipynb")
+    command, _, _ = explorer_server("tour", 9002)
+    assert command[3].endswith("notebooks/00_tour.ipynb") and "--template=fdlf" in command
     with pytest.raises(ValueError, match="port must be"):
         explorer_server("ising", 80)
     with pytest.raises(ValueError, match="explorer must be one of"):
@@ -291,3 +294,40 @@ def test_a_failed_button_action_is_shown_and_nothing_is_cached(monkeypatch):
     assert not ex.mala.button.disabled and ex.progress_row.layout.display == "none"
     ex.set(R_eff=5)  # and the explorer keeps working
     assert "press the button" in ex.status.value
+
+
+def test_plain_voila_finds_the_offline_template_and_uses_it_by_default(monkeypatch):
+    """Installed into the environment (make links it for the editable install): no JUPYTER_PATH needed."""
+    import json
+    from pathlib import Path
+
+    from jupyter_core.paths import jupyter_config_path
+    from voila.paths import collect_template_paths
+
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    found = [Path(p) / "index.html.j2" for p in collect_template_paths(["voila", "nbconvert"], "fdlf")]
+    ours = [p for p in found if p.is_file() and "without its two icon-font stylesheets" in p.read_text()]
+    assert ours, found
+    configs = [Path(d) / "voila.json" for d in jupyter_config_path() if (Path(d) / "voila.json").is_file()]
+    assert any(json.loads(c.read_text()).get("VoilaConfiguration", {}).get("template") == "fdlf" for c in configs)
+
+
+def test_the_package_ships_the_template_as_data_files(tmp_path):
+    """A regular (wheel) install copies the template and the default-template config into the environment."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root, source = Path(__file__).resolve().parent.parent, tmp_path / "source"  # built from a copy: no build/ here
+    for part in ("fdlf_core", "widgets"):
+        shutil.copytree(root / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(root / part, source / part)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w",
+                    str(tmp_path), str(source)], check=True, capture_output=True, timeout=300)
+    names = zipfile.ZipFile(next(tmp_path.glob("fdlf-*.whl"))).namelist()
+    data = [n.split(".data/data/", 1)[1] for n in names if ".data/data/" in n]
+    assert sorted(data) == ["etc/jupyter/voila.json", "share/jupyter/voila/templates/fdlf/conf.json",
+                            "share/jupyter/voila/templates/fdlf/index.html.j2"]

@@ -161,6 +161,8 @@ class Explorer:
         self._widget: w.Widget | None = None
         self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
         self.figures: dict[str, go.Figure] = self._figures()
+        for fig in self.figures.values():  # titles at the left: plotly's toolbar appears at the top right
+            fig.update_layout(title=dict(x=0.02, xanchor="left", font=dict(size=14)))
         self.views: dict[str, Plot] = {name: Plot(fig) for name, fig in self.figures.items()}
         self.status = w.HTML(layout=w.Layout(min_height="1.5em"))
         self.actions: list[Action] = []

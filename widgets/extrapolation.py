@@ -118,7 +118,8 @@ class ExtrapolationExplorer(Explorer):
                              name=f"trained now, L={now['response_L']}", line=dict(dash="dash", color="black"))
         resp.layout.shapes = [radius_line(R_eff)]
         rmse.layout.title.text = f"{family}, R_eff={R_eff} ({profile} profile)"
-        resp.layout.title.text = f"response error; R_eff={R_eff} dashed"
+        resp.layout.title.text = (f"response error; R_eff={R_eff} dashed<br><sup>solid: near band (d {near_lo}-"
+                                  f"{near_hi}), dotted: far band (d >= {far_lo})</sup>")
         if not cached and not now:
             hint = (f"No cached runs for {family} at R_eff={R_eff} ({profile} profile).<br>Run "
                     f"`fdlf reproduce --profile {profile}`,<br>or press \"train this one now\" above.")
