@@ -134,7 +134,6 @@ class _Running:
     started: float
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     shown: float = 0.0
-    thread: threading.Thread | None = None
 
 
 class Explorer:
@@ -158,6 +157,7 @@ class Explorer:
         self._lock = threading.RLock()  # one refresh at a time: slider callbacks and background runs
         self._held = False
         self._running: _Running | None = None
+        self._thread: threading.Thread | None = None  # the last background run's
         self._widget: w.Widget | None = None
         self.controls: dict[str, w.ValueWidget] = self._controls(**settings)
         self.figures: dict[str, go.Figure] = self._figures()
@@ -271,7 +271,7 @@ class Explorer:
             self._show_progress(f"{job.what}: starting", 0.0)
             self.refresh()
         if background:
-            run.thread = _start_background(lambda: self._execute(run, False), run.cancel, f"fdlf: {job.what}")
+            self._thread = _start_background(lambda: self._execute(run, False), run.cancel, f"fdlf: {job.what}")
         else:
             self._execute(run, True)
 
@@ -283,10 +283,9 @@ class Explorer:
             self.progress_text.value = html.escape(f"{run.job.what}: cancelling...")
 
     def wait(self, timeout: float | None = None) -> None:
-        """Return when the background run (if any) has finished."""
-        run = self._running
-        if run is not None and run.thread is not None:
-            run.thread.join(timeout)
+        """Return when the last background run has finished and its result (or error) is shown."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     @property
     def busy(self) -> bool:
