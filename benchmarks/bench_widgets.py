@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from fdlf_widgets import ExtrapolationExplorer, GaussianExplorer, IsingExplorer, ResponseExplorer
+from fdlf_widgets.base import interactive_threads
 
 # control -> values cycled through (a revisit hits the explorers' caches, as a user going back would)
 CASES = {
@@ -84,7 +85,7 @@ def browser_latency(repeats: int) -> None:
     if CHROMIUM is None:
         raise SystemExit("chromium is not installed (apt-get install chromium)")
     print(f"\nin the browser (chromium, Voila): key press -> settings line / last figure redrawn, {repeats} moves")
-    print(f"{'explorer':<10} {'slider':<12} {'DOM med ms':>10} {'p95':>6} {'drawn med ms':>12} {'p95':>6}")
+    print(f"{'explorer':<10} {'slider':<12} {'DOM med ms':>10} {'p95':>6} {'drawn med ms':>12} {'p95':>6} {'redraws':>8}")
     with tempfile.TemporaryDirectory() as logs, sync_playwright() as p:
         for name, (label, key, expected) in BROWSER_CASES.items():
             with serve(name, Path(logs)) as url:
@@ -92,7 +93,7 @@ def browser_latency(repeats: int) -> None:
                 try:
                     time.sleep(3)  # the page's first draws and the buttons' timing runs settle
                     page.evaluate(PAGE_CLOCK)
-                    dom, drawn = [], []
+                    dom, drawn, redraws = [], [], []
                     for k in range(1, repeats + 1):
                         page.evaluate("() => { window.__fdlf.settings = []; window.__fdlf.drawn = []; }")
                         press(page, label, key)
@@ -101,10 +102,11 @@ def browser_latency(repeats: int) -> None:
                         clock = page.evaluate("() => window.__fdlf")
                         dom.append(clock["settings"][0])
                         drawn.append(max(clock["drawn"] + clock["settings"][:1]))
+                        redraws.append(len(clock["drawn"]))
                 finally:
                     browser.close()
             (dm, dp), (rm, rp) = _quantiles(dom), _quantiles(drawn)
-            print(f"{name:<10} {label:<12} {dm:>10.0f} {dp:>6.0f} {rm:>12.0f} {rp:>6.0f}")
+            print(f"{name:<10} {label:<12} {dm:>10.0f} {dp:>6.0f} {rm:>12.0f} {rp:>6.0f} {statistics.median(redraws):>8.0f}")
 
 
 def main() -> None:
@@ -112,7 +114,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=16, help="updates per control")
     parser.add_argument("--browser", action="store_true", help="also measure the latency in chromium")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; update = compute + figure update + JSON")
+    print(f"torch {torch.__version__}, {interactive_threads()} thread(s) (what an explorer sets); "
+          f"update = compute + figure update + JSON")
     print("cold: first visit of each value; warm: revisits (caches hit); all: median and p95 of every update")
     print(f"{'explorer':<10} {'setting':<14} {'control':<11} {'cold ms':>8} {'warm ms':>8} {'all ms':>7} {'p95 ms':>7}")
     for label, (cls, settings, controls) in CASES.items():
