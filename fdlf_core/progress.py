@@ -24,7 +24,8 @@ class Cancelled(Exception):
 
 @contextlib.contextmanager
 def watching(watcher: Watcher) -> Iterator[None]:
-    """Attach ``watcher`` to every ``Bar`` the current thread iterates inside the ``with`` block."""
+    """Attach ``watcher`` to every ``Bar`` the current thread creates inside the ``with`` block (a bar
+    keeps the watcher it was created with)."""
     token = _WATCHER.set(watcher)
     try:
         yield

@@ -45,12 +45,16 @@ _BACKGROUND: dict[threading.Thread, threading.Event] = {}  # running background 
 # (the tour shows ten), so each kind of run is timed once per kernel
 _RATES: dict[tuple[str, str], float] = {}
 _CALIBRATING: set[tuple[str, str]] = set()
+_UNTIMED: set[tuple[str, str]] = set()  # kinds whose timing run failed or had no steps to time: not retried
 _ON_PAGE: weakref.WeakSet = weakref.WeakSet()  # explorers whose widget was built (their buttons show estimates)
+_SHARED = threading.Lock()  # guards the three sets above (the page's thread and background runs use them)
 
 
 def _relabel(key: tuple[str, str]) -> None:
     """A rate was measured: every explorer on a page with that button shows the new estimate."""
-    for explorer in list(_ON_PAGE):
+    with _SHARED:
+        explorers = list(_ON_PAGE)
+    for explorer in explorers:
         if any(action.key == key for action in explorer.actions):
             with explorer._lock:
                 explorer._label_buttons()
@@ -134,6 +138,7 @@ class _Running:
     started: float
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     shown: float = 0.0
+    steps: int = 0  # loop steps seen: a rate is measured only from a run that had some
 
 
 class Explorer:
@@ -219,17 +224,19 @@ class Explorer:
 
     @contextlib.contextmanager
     def _hold(self):
-        """Suspend refreshes while several controls change, so ``set`` updates once."""
-        held, self._held = self._held, True
-        try:
-            yield
-        finally:
-            self._held = held
+        """Suspend refreshes while several controls change, so ``set`` updates once. Holds the lock: a
+        background run that lands meanwhile refreshes after the change, not in the middle of it."""
+        with self._lock:
+            held, self._held = self._held, True
+            try:
+                yield
+            finally:
+                self._held = held
 
     def refresh(self) -> None:
-        if self._held:
-            return
         with self._lock:
+            if self._held:
+                return
             start = time.perf_counter()
             try:
                 message = self.update(**self.params())
@@ -268,11 +275,18 @@ class Explorer:
                 self.status.value = html.escape(job)
                 return
             run = self._running = _Running(action, job, action.work(params), time.perf_counter())
-            self._show_progress(f"{job.what}: starting", 0.0)
-            self.refresh()
-        if background:
-            self._thread = _start_background(lambda: self._execute(run, False), run.cancel, f"fdlf: {job.what}")
-        else:
+            try:
+                self._show_progress(f"{job.what}: starting", 0.0)
+                self.refresh()
+                run.started = time.perf_counter()
+                if background:
+                    self._thread = _start_background(lambda: self._execute(run, False), run.cancel,
+                                                     f"fdlf: {job.what}")
+            except BaseException:  # nothing started: the explorer must not stay busy
+                self._running = None
+                self._hide_progress()
+                raise
+        if not background:
             self._execute(run, True)
 
     def cancel(self) -> None:
@@ -292,12 +306,14 @@ class Explorer:
         return self._running is not None
 
     def _execute(self, run: _Running, raise_unexpected: bool) -> None:
-        outcome: tuple[str, Any] = ("failed", None)
+        outcome: tuple[str, Any] = ("cancelled", None)  # also what an interrupt (Ctrl-C, kernel stop) leaves
         try:
             with progress.watching(lambda desc, done, total: self._watch(run, desc, done, total)):
-                outcome = ("done", run.job.compute())
+                result = run.job.compute()
+            # a Cancel after the last loop step (during evaluation, say) still means: keep nothing
+            outcome = ("cancelled", None) if run.cancel.is_set() else ("done", result)
         except progress.Cancelled:
-            outcome = ("cancelled", None)
+            pass
         except ERRORS as exc:
             outcome = ("failed", exc)
         except Exception as exc:  # a bug: shown in the page, and kept for the log (or the caller)
@@ -306,27 +322,31 @@ class Explorer:
                 raise
             traceback.print_exc()
         finally:
+            elapsed = time.perf_counter() - run.started
+            kind, value = outcome
+            measured = kind == "done" and run.units > 0 and run.steps >= CALIBRATION_STEPS
             with self._lock:
                 self._running = None
-                kind, value = outcome
-                elapsed = time.perf_counter() - run.started
-                if kind == "done":
-                    run.job.store(value)
-                    if run.units:
-                        run.action.rate = elapsed / run.units
-                self._hide_progress()
-                self.refresh()
+                try:
+                    if kind == "done":
+                        run.job.store(value)
+                        if measured:
+                            run.action.rate = elapsed / run.units
+                finally:
+                    self._hide_progress()
+                    self.refresh()
                 if kind == "cancelled":
                     self.status.value += html.escape(f" (cancelled: {run.job.what}, after {elapsed:.0f} s)")
                 elif kind == "failed":
                     self.show_error(f"could not finish {run.job.what}", value)
-            if kind == "done" and run.units:
+            if measured:
                 _relabel(run.action.key)  # the other explorers of this kind on the page (outside this lock)
 
     def _watch(self, run: _Running, desc: str, done: int, total: int) -> None:
         """A loop's step inside a button run: stop if cancelled, move the bar (at most 5 times a second)."""
         if run.cancel.is_set():
             raise progress.Cancelled()
+        run.steps += 1
         now = time.perf_counter()
         if done < total and now - run.shown < 0.2:
             return
@@ -364,33 +384,36 @@ class Explorer:
     def _label_buttons(self) -> None:
         """Each button says how long its run should take at the current settings, from its measured rate
         (timed in the background once the explorer is on a page: headless use times nothing)."""
-        if not hasattr(self, "actions"):
-            return
         params = self.params()
         for action in self.actions:
             units = action.work(params)
             if units == 0:
-                estimate = " (cached: instant)"
+                estimate = " (cached)"
             elif action.rate is None:
-                estimate = " (timing...)" if self._widget is not None else ""
-                if self._widget is not None:
-                    self._calibrate(action)
+                timing = self._widget is not None and self._calibrate(action)
+                estimate = " (timing...)" if timing else ""
             else:
                 estimate = f" (about {_duration(action.rate * units)})"
             action.button.description = action.label + estimate
             action.button.tooltip = "runs in the background; the other controls keep working; Cancel stops it"
 
-    def _calibrate(self, action: Action) -> None:
-        """Time the first steps of a run (in a background thread, nothing cached) to set ``action.rate``."""
-        if action.key in _CALIBRATING:
-            return
+    def _calibrate(self, action: Action) -> bool:
+        """Time the first steps of a run (in a background thread, nothing cached) to set ``action.rate``;
+        False if there is nothing to time (at these settings, or after a failed attempt)."""
         params = action.calibrate_params(self.params())
-        job = action.prepare(params)
-        if isinstance(job, str):
-            return
-        _CALIBRATING.add(action.key)
-        units, stop = action.work(params), threading.Event()
+        with _SHARED:
+            if action.key in _UNTIMED:
+                return False
+            if action.key in _CALIBRATING:
+                return True
+            units = action.work(params)
+            job = action.prepare(params) if units else "nothing to run"
+            if isinstance(job, str):
+                return False
+            _CALIBRATING.add(action.key)
+        stop = threading.Event()
         _start_background(lambda: self._time_steps(action, job, units, stop), stop, "fdlf: timing")
+        return True
 
     def _time_steps(self, action: Action, job: Job, units: float, stop: threading.Event) -> None:
         marks: dict[int, float] = {}
@@ -402,22 +425,23 @@ class Explorer:
             if done >= CALIBRATION_STEPS or stop.is_set():
                 raise progress.Cancelled()
 
+        seconds = None
         try:
             with progress.watching(watch):
-                job.compute()
-            seconds = time.perf_counter() - start  # finished before the timed steps: its whole time
+                job.compute()  # finished before the timed steps (no loop, e.g. a cached model): nothing timed
         except progress.Cancelled:
-            if CALIBRATION_STEPS not in marks:  # stopped (the process exits)
-                return
-            per_step = (marks[CALIBRATION_STEPS] - marks[1]) / (CALIBRATION_STEPS - 1)
-            seconds = marks[0] + per_step * total[0]
+            if CALIBRATION_STEPS in marks:  # else stopped: the process exits
+                per_step = (marks[CALIBRATION_STEPS] - marks[1]) / (CALIBRATION_STEPS - 1)
+                seconds = marks[0] + per_step * total[0]
         except Exception:  # the estimate is a courtesy: a failure shows when the user runs it
-            return
-        finally:
+            pass
+        with _SHARED:
             _CALIBRATING.discard(action.key)
-        if action.rate is None and units:
+            if seconds is None and not stop.is_set():
+                _UNTIMED.add(action.key)
+        if seconds is not None and action.rate is None:
             action.rate = seconds / units
-            _relabel(action.key)
+        _relabel(action.key)
 
     # display ---------------------------------------------------------------------------------------
     def show_error(self, what: str, exc: Exception) -> None:
@@ -456,8 +480,10 @@ class Explorer:
             figures = w.HBox(list(self.views.values()), layout=w.Layout(flex_flow="row wrap"))
             self._widget = w.VBox([w.HTML(f"<b>{html.escape(self.title)}</b>"), controls, buttons,
                                    self.progress_row, self.status, figures, self.settings])
-            _ON_PAGE.add(self)
-            self._label_buttons()  # on a page now: time the buttons' runs
+            with _SHARED:
+                _ON_PAGE.add(self)
+            with self._lock:
+                self._label_buttons()  # on a page now: time the buttons' runs
         return self._widget
 
     def _ipython_display_(self):

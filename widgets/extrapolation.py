@@ -147,7 +147,9 @@ class ExtrapolationExplorer(Explorer):
         (the button runs the same in the background)."""
         self.run(self.training)
 
-    def _training_job(self, p: dict) -> Job:
+    def _training_job(self, p: dict) -> Job | str:
+        if (p["family"], p["R_eff"]) in self._now:
+            return "already trained in this explorer: it is what the figures show"
         spec = self.now_run(p["family"], p["R_eff"])
 
         def train_and_evaluate() -> dict:
@@ -165,10 +167,11 @@ class ExtrapolationExplorer(Explorer):
                    lambda result: self._now.__setitem__((p["family"], p["R_eff"]), result))
 
     def _training_work(self, p: dict) -> float:
-        """Training steps times samples times sites times conv blocks: 0 if trained in this explorer."""
-        if (p["family"], p["R_eff"]) in self._now:
-            return 0.0
+        """Training steps times samples times sites times conv blocks: 0 if trained in this explorer or its
+        checkpoint is cached (then only the evaluation runs)."""
         spec = self.now_run(p["family"], p["R_eff"])
+        if (p["family"], p["R_eff"]) in self._now or (self.checkpoints / f"{spec.train_id}.pt").exists():
+            return 0.0
         return spec.train["steps"] * spec.train["batch_size"] * spec.train["L"] ** 2 * (spec.blocks + 1)
 
 

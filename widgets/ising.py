@@ -139,8 +139,10 @@ class IsingExplorer(Explorer):
         here and now (the button runs the same in the background)."""
         self.run(self.sampling)
 
-    def _sampling_job(self, p: dict) -> Job:
+    def _sampling_job(self, p: dict) -> Job | str:
         key = (p["beta_ratio"], p["seed"])
+        if key in self._sampled:
+            return "already sampled for this beta and seed: it is what the profile shows"
 
         def compute() -> stats.Estimate:
             samples = ising.wolff_sample(SAMPLE_L, p["beta_ratio"] * ising.BETA_C, SAMPLED_N, seed=p["seed"],

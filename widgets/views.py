@@ -65,8 +65,9 @@ def draw_response(fig: go.Figure, centred: torch.Tensor, probe: tuple[int, int],
     code[probe] = 0
     shown = (code == 0) & off
     logs = torch.log10(mag.clamp(min=1e-300))
-    z = [[round(float(logs[i, j]), 12) if shown[i, j] else None for j in range(L)] for i in range(L)]
-    masked = [[int(code[i, j]) if code[i, j] else None for j in range(L)] for i in range(L)]
+    z = [[round(v, 12) if s else None for v, s in zip(row, shown_row)]
+         for row, shown_row in zip(logs.tolist(), shown.tolist())]
+    masked = [[c or None for c in row] for row in code.tolist()]
     fig.data[0].z, fig.data[1].z = z, masked
     if shown.any():  # at least two decades, so a flat map (sigma = 0: four equal neighbours) is one clear colour
         top, bottom = float(logs[shown].max()), float(logs[shown].min())
@@ -124,17 +125,20 @@ def update_tail(fig: go.Figure, curve: torch.Tensor, R_eff: int, title: str) -> 
     values at or above ``NOISE_FLOOR`` on the curve, exact zeros as markers at the bottom of the axis, the
     floor as a dotted line when the curve reaches it; the R_eff marker and the title."""
     values = curve.tolist()
+    size = len(values)
+    if len(values) > 1 and values[-1] == 0 and values[-2] != 0:
+        values = values[:-1]  # beyond R = L/2 there is no site: 0 by construction, not a finding
     resolved = [r for r, v in enumerate(values) if v >= NOISE_FLOOR]
     zeros = [r for r, v in enumerate(values) if v == 0]
     noisy = len(resolved) + len(zeros) < len(values)
     bottom = NOISE_FLOOR / 10 if (zeros or noisy) else None
     fig.data[0].update(x=resolved, y=[values[r] for r in resolved])
     fig.data[1].update(x=zeros, y=[bottom] * len(zeros))
-    fig.data[2].update(x=[0, len(values) - 1] if noisy else [], y=[NOISE_FLOOR] * 2 if noisy else [])
+    fig.data[2].update(x=[0, size - 1] if noisy else [], y=[NOISE_FLOOR] * 2 if noisy else [])
     low = min([v for v in values if v >= NOISE_FLOOR] + [1.0])
     lowest = bottom if bottom is not None else low
     fig.layout.yaxis.range = [math.log10(lowest) - 0.5, 0.3]
-    fig.layout.xaxis.range = [-0.5, len(values) - 0.5]
+    fig.layout.xaxis.range = [-0.5, size - 0.5]
     fig.layout.shapes = [radius_line(R_eff)]
     fig.layout.title.text = title
 

@@ -32,6 +32,10 @@ def _python_view(settings: str) -> list[dict]:
     (parsed, not executed: the keyword values must be literals), at the page kernel's torch thread count (a
     sum's rounding depends on how many threads share it)."""
     call = ast.parse(settings.split("; ", 1)[1], mode="eval").body
+    for module in (fdlf_widgets.ising, fdlf_widgets.response):  # results cached by earlier tests at another
+        for cached in vars(module).values():                    # thread count would differ in the last bits
+            if hasattr(cached, "cache_clear"):
+                cached.cache_clear()
     threads = torch.get_num_threads()
     torch.set_num_threads(interactive_threads())
     try:
