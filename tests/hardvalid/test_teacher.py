@@ -1,0 +1,66 @@
+"""The hard-valid teacher as a whole: exact log p as the sum of its channels, the score and response on
+occupied sites only, clear errors for bad states, the same rule at every L."""
+import pytest
+import torch
+
+from fdlf_core.hardvalid import labels, ports, teacher
+
+SMALL = dict(embed=4, hidden=8)  # the paper's structure, a small conditioner for speed
+
+
+@pytest.mark.parametrize("family", list(teacher.FAMILIES))
+def test_samples_are_valid_and_log_p_is_the_sum_of_the_channels(family):
+    t = teacher.make(family, seed=1, **SMALL)
+    s = t.sample(3, 6, generator=torch.Generator().manual_seed(0))
+    assert ports.port_violations(s.b).sum() == 0 and torch.equal(s.a == 0, s.b == 0)
+    assert (s.c[(~s.occupied())[:, None].expand_as(s.c)] == 0).all()
+    parts = (ports.log_prob_ports(t.port_logits, s.b) + labels.log_prob_labels(t.types, s.a, s.b)
+             + t.continuous.log_prob(s.c, s.b, s.a))
+    assert torch.allclose(t.log_prob(s), parts, rtol=0, atol=1e-12) and torch.isfinite(parts).all()
+
+
+def test_same_seed_same_teacher_and_samples():
+    one, two = teacher.make("hv_medium", seed=5, **SMALL), teacher.make("hv_medium", seed=5, **SMALL)
+    a = one.sample(2, 4, generator=torch.Generator().manual_seed(1))
+    b = two.sample(2, 4, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.b, b.b) and torch.equal(a.a, b.a) and torch.equal(a.c, b.c)
+    assert not torch.equal(teacher.make("hv_medium", seed=6, **SMALL).port_logits, one.port_logits)
+
+
+def test_the_response_row_is_the_derivative_of_the_score():
+    t = teacher.make("hv_medium", seed=2, **SMALL)
+    s = t.sample(1, 6, generator=torch.Generator().manual_seed(3))
+    site = tuple(s.occupied()[0].nonzero()[0].tolist())
+    row = t.response(s, site, channel=1)
+    j = tuple(s.occupied()[0].nonzero()[-1].tolist())
+    h = 1e-5
+    up, down = s.c.clone(), s.c.clone()
+    up[(0, 0, *j)] += h
+    down[(0, 0, *j)] -= h
+    fd = (t.score(teacher.State(s.b, s.a, up)) - t.score(teacher.State(s.b, s.a, down)))[(0, 1, *site)] / (2 * h)
+    assert float(row[(0, 0, *j)]) == pytest.approx(float(fd), rel=1e-5, abs=1e-8)
+    assert (row[(~s.occupied())[:, None].expand_as(row)] == 0).all()
+
+
+def test_bad_states_and_sites_are_named():
+    t = teacher.make("hv_local", seed=0, **SMALL)
+    s = t.sample(1, 4, generator=torch.Generator().manual_seed(4))
+    empty = tuple((~s.occupied()[0]).nonzero()[0].tolist())
+    with pytest.raises(ValueError, match=r"site .* is empty in some configuration"):
+        t.response(s, empty)
+    with pytest.raises(ValueError, match=r"site\[0\] must be"):
+        t.response(s, (9, 0, 0))
+    with pytest.raises(ValueError, match="state.c must be 0 on empty sites"):
+        c = s.c.clone()
+        c[(0, 0, *empty)] = 1.0
+        t.score(teacher.State(s.b, s.a, c))
+    with pytest.raises(ValueError, match="state.b is not a valid port configuration"):
+        b = s.b.clone()
+        b[0, 0, 0, 0] = 1 << 1  # a port facing the boundary
+        t.log_prob(teacher.State(b, s.a, s.c))
+    with pytest.raises(ValueError, match="L must be even"):
+        t.sample(1, 5)
+    with pytest.raises(ValueError, match="family must be one of"):
+        teacher.make("nope")
+    with pytest.raises(ValueError, match="unknown HardValidConfig field"):
+        teacher.make("hv_local", depth=3)
