@@ -33,9 +33,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(name: str, log_dir: Path):
-    """Voila serving page ``name`` exactly as `fdlf explore NAME` does; yields its URL, then stops it."""
+def serve(name: str, log_dir: Path, plain: bool = False):
+    """Voila serving page ``name`` exactly as `fdlf explore NAME` does, or (``plain``) as a user's own
+    `voila notebooks/<page>.ipynb` would: no template named, no JUPYTER_PATH. Yields its URL, then stops it."""
     command, env, url = explorer_server(name, free_port())
+    if plain:
+        command = [c for c in command if not c.startswith("--template")]
+        env = {k: v for k, v in env.items() if k != "JUPYTER_PATH"}
     log_path = Path(log_dir) / f"voila-{name}.log"
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=NOTEBOOK_DIR, env=env)

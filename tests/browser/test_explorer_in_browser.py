@@ -129,7 +129,7 @@ def test_a_dropdown_choice_redraws_the_extrapolation_view(tmp_path):
     assert "R_eff=4" in before and "R_eff=8" in after
 
 
-def _page(name, tmp_path, n_plots=2):
+def _page(name, tmp_path, n_plots=2, plain=False):
     """serve + open_page + the end-of-test checks, for the tests below."""
     from playwright.sync_api import sync_playwright
 
@@ -137,7 +137,7 @@ def _page(name, tmp_path, n_plots=2):
 
     @contextlib.contextmanager
     def opened():
-        with serve(name, tmp_path) as url, sync_playwright() as p:
+        with serve(name, tmp_path, plain) as url, sync_playwright() as p:
             browser, page, errors, offsite = open_page(p, url, n_plots)
             try:
                 yield page
@@ -205,7 +205,9 @@ def test_the_receptive_square_wraps_when_R_eff_passes_half_the_lattice(tmp_path)
 
 
 def test_the_tour_is_a_live_offline_page(tmp_path):
-    with _page("tour", tmp_path, n_plots=22) as page:
+    """Served by plain `voila notebooks/00_tour.ipynb` (the installed template is Voila's default here);
+    `fdlf explore` serves the same page with the template named (the other tests)."""
+    with _page("tour", tmp_path, n_plots=22, plain=True) as page:
         text = page.inner_text("body")
         assert "On a live page" in text and "Run all cells in JupyterLab" not in text
         assert page.locator(".fdlf-copy-line").count() == 8  # two of each explorer
