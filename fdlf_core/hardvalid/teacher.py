@@ -147,6 +147,35 @@ class HardValidTeacher:
         return row * s.occupied()[:, None]
 
 
+def distance_map3(L: int, site: tuple[int, int, int]) -> torch.Tensor:
+    """Chebyshev distance of every site of the open ``L^3`` box to ``site``, ``(L, L, L)`` int64."""
+    i = torch.arange(L)
+    x, y, z = ((i - v).abs() for v in site)
+    return torch.maximum(torch.maximum(x[:, None, None], y[None, :, None]), z[None, None, :])
+
+
+def far_to_near(teacher: HardValidTeacher, L: int, n: int = 4, seed: int = 0) -> torch.Tensor:
+    """The teacher's own far-to-near response ratio (Fig. 3's inset), exact: for ``n`` samples at size ``L``,
+    the occupied site nearest the centre as probe, ``sum |d s_probe / d c_j|`` over ``j`` in the far band
+    (distance >= ``diagnostics.FAR_BAND[0]``) divided by the same over the near band
+    (``diagnostics.NEAR_BAND``), summed over both coordinate channels. Returns ``(n,)``."""
+    from ..diagnostics import FAR_BAND, NEAR_BAND
+
+    state = teacher.sample(n, L, generator=torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0)))
+    ratios = []
+    for k in range(n):
+        one = State(state.b[k:k + 1], state.a[k:k + 1], state.c[k:k + 1])
+        sites = one.occupied()[0].nonzero().tolist()
+        if not sites:
+            raise ValueError(f"sample {k} at L={L} has no occupied site; use a larger L")
+        probe = tuple(min(sites, key=lambda q: sum(abs(v - L // 2) for v in q)))
+        row = sum(teacher.response(one, probe, ch)[0].abs().sum(0) for ch in range(teacher.config.d_c))
+        dist = distance_map3(L, probe)
+        near = row[(dist >= NEAR_BAND[0]) & (dist <= NEAR_BAND[1])].sum()
+        ratios.append(row[dist >= FAR_BAND[0]].sum() / near)
+    return torch.stack(ratios)
+
+
 def _check_site3(site, L: int) -> tuple[int, int, int]:
     if not isinstance(site, (tuple, list)) or len(site) != 3:
         raise ValueError(f"site must be a (x, y, z) tuple; got {site!r}")
