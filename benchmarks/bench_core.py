@@ -1,4 +1,4 @@
-"""Core benchmark: teacher sample/score/response, DSM training steps against matmul peak, the cost per step
+"""Core benchmark: teacher sample/score/response (2D, and the 3D hard-valid teacher), DSM training steps against matmul peak, the cost per step
 of each DSM recipe of the ablation against the original one, stacked-seed
 training against one model at a time, the achieved GFLOP/s of finished reproduction runs, and Ising
 Wolff throughput (cluster flips/s near beta_c) and exact-method timings.
@@ -22,6 +22,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 from fdlf_core import ising, teachers
+from fdlf_core.hardvalid import teacher as hardvalid
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
 from fdlf_core.experiments.ablation import RECIPES
@@ -112,7 +113,7 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
 
 
-SECTIONS = ("teachers", "steps", "recipes", "stacked", "reproduction", "ising")
+SECTIONS = ("teachers", "hardvalid", "steps", "recipes", "stacked", "reproduction", "ising")
 
 
 def main() -> None:
@@ -143,6 +144,21 @@ def main() -> None:
                 ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(8, L, gen), lambda: t.score(x8),
                                                          lambda: t.response(x1, (L // 2, L // 2)))]
                 print(f"{family:<14} {L:>4} {ms[0]:>13.2f} {ms[1]:>12.2f} {ms[2]:>15.2f}")
+
+    if "hardvalid" in args.only:
+        # the 3D hard-valid teacher (issue 17) at the paper's conditioner size: sample, clean score of a
+        # batch of 4, one Jacobian row (double backward), at Fig. 3's training size, a middle one and its
+        # largest evaluation size
+        print(f"\n{'hard-valid teacher':<14} {'L':>4} {'sample x4 ms':>13} {'score x4 ms':>12} {'response x1 ms':>15}")
+        for family in hardvalid.FAMILIES:
+            t = hardvalid.make(family)
+            for L in (8, 16, 40):
+                gen = torch.Generator().manual_seed(0)
+                s4, s1 = t.sample(4, L, gen), t.sample(1, L, gen)
+                site = tuple(min(s1.occupied()[0].nonzero().tolist(), key=lambda q: sum(abs(v - L // 2) for v in q)))
+                ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(4, L, gen), lambda: t.score(s4),
+                                                         lambda: t.response(s1, site))]
+                print(f"{family:<14} {L:>4} {ms[0]:>13.1f} {ms[1]:>12.1f} {ms[2]:>15.1f}")
 
     if "steps" in args.only:
         print(f"\n{'training step':<34} {'ms':>8} {'GFLOP/s':>8} {'/ matmul':>9}")
