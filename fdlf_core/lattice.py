@@ -142,7 +142,7 @@ def check_magnitude(x: torch.Tensor, dtype: torch.dtype, name: str = "x") -> tor
     Gaussian terms and sums of squares computed from them) stay finite there; ``ValueError`` otherwise,
     instead of a silent NaN."""
     bound = math.sqrt(torch.finfo(dtype).max)
-    if x.numel() and float(x.abs().max()) > bound:
+    if x.numel() and float(x.detach().abs().max()) > bound:
         raise ValueError(f"{name} must have |{name}| <= {bound:.3g} to be computed in {dtype}; got |{name}| up to "
                          f"{float(x.abs().max()):.3g}")
     return x
