@@ -2,9 +2,9 @@
 buttons for slow work that runs in the background with a progress bar, a time estimate and a Cancel."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
-import atexit
 import html
 import os
 import threading
@@ -42,7 +42,7 @@ def interactive_threads() -> int:
 _THREADS_SET = False
 _BACKGROUND: dict[threading.Thread, threading.Event] = {}  # running background threads and their stop flags
 # measured seconds per unit of work, per (explorer class, button label): shared by the explorers of a page
-# (the tour shows ten), so each kind of run is timed once per kernel
+# (the tour shows eight), so each kind of run is timed once per kernel
 _RATES: dict[tuple[str, str], float] = {}
 _CALIBRATING: set[tuple[str, str]] = set()
 _UNTIMED: set[tuple[str, str]] = set()  # kinds whose timing run failed or had no steps to time: not retried

@@ -97,7 +97,7 @@ class ExtrapolationExplorer(Explorer):
             rmse.add_scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows], name=label,
                              error_y=dict(type="data", array=[_num(r["score_rmse_sem"]) for r in rows]),
                              mode="lines+markers", line=dict(color=colour))
-            # a band error averages over a band of distances: drawn across it (solid near, dashed far), one
+            # a band error averages over a band of distances: drawn across it (solid near, dotted far), one
             # legend entry per figure; NaN off the response sizes and where a band has ~no response
             for k, r in enumerate(rows):
                 for lo, hi, value, sem, dash in ((near_lo, near_hi, r["near_mean"], r["near_sem"], "solid"),
@@ -169,8 +169,10 @@ class ExtrapolationExplorer(Explorer):
     def _training_work(self, p: dict) -> float:
         """Training steps times samples times sites times conv blocks: 0 if trained in this explorer or its
         checkpoint is cached (then only the evaluation runs)."""
+        if (p["family"], p["R_eff"]) in self._now:
+            return 0.0
         spec = self.now_run(p["family"], p["R_eff"])
-        if (p["family"], p["R_eff"]) in self._now or (self.checkpoints / f"{spec.train_id}.pt").exists():
+        if (self.checkpoints / f"{spec.train_id}.pt").exists():
             return 0.0
         return spec.train["steps"] * spec.train["batch_size"] * spec.train["L"] ** 2 * (spec.blocks + 1)
 

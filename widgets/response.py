@@ -155,7 +155,6 @@ class ResponseExplorer(Explorer):
         key = self._sample_key(p)
         if (*key, p["sigma"]) in self._smoothed:
             return "already computed for these settings: it is what the figures show"
-
         teacher, x = _teacher_and_sample(*key[:4])
         probe, sigma, config = key[4], p["sigma"], MALA
         noise = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(p["seed"] + 1))

@@ -13,6 +13,7 @@ import dataclasses
 import torch
 
 from .. import lattice
+from ..diagnostics import FAR_BAND, NEAR_BAND
 from . import continuous, labels, ports
 
 
@@ -159,8 +160,6 @@ def far_to_near(teacher: HardValidTeacher, L: int, n: int = 4, seed: int = 0) ->
     the occupied site nearest the centre as probe, ``sum |d s_probe / d c_j|`` over ``j`` in the far band
     (distance >= ``diagnostics.FAR_BAND[0]``) divided by the same over the near band
     (``diagnostics.NEAR_BAND``), summed over both coordinate channels. Returns ``(n,)``."""
-    from ..diagnostics import FAR_BAND, NEAR_BAND
-
     state = teacher.sample(n, L, generator=torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0)))
     ratios = []
     for k in range(n):

@@ -3,7 +3,7 @@ of variables, the score against finite differences, empty sites untouched, a fin
 import pytest
 import torch
 
-from fdlf_core.hardvalid import continuous, labels, ports
+from fdlf_core.hardvalid import continuous, labels, ports, teacher
 
 LOGITS = torch.randn(37, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
 TYPES = labels.make_type_channel(seed=1)
@@ -86,9 +86,7 @@ def test_the_response_stays_within_twice_the_radius():
         log_p = channel.log_prob(x, b, a).sum()
         (grad,) = torch.autograd.grad(log_p, x, create_graph=True)
         (row,) = torch.autograd.grad(grad[(0, 0, *probe)], x)
-    i = torch.arange(20)
-    dist = torch.maximum(torch.maximum((i[:, None, None] - probe[0]).abs(), (i[None, :, None] - probe[1]).abs()),
-                         (i[None, None, :] - probe[2]).abs())
+    dist = teacher.distance_map3(20, tuple(probe))
     response = row[0].abs().sum(0)
     assert response[dist > 2 * R].max() == 0 and response[(dist > 0) & (dist <= 2)].max() > 0
 
