@@ -1,7 +1,7 @@
 """What the paper reports for its figures, and the qualitative claims our runs are checked against.
 
 ``REPORTED``: every number arXiv 2606.09705 gives for Fig. 1 and Fig. 2 / Table 3 (mean and s.e.m. over
-three seeds), with where it is stated; for Fig. 4 the paper gives no numbers, only the plot and its
+three seeds), with where it is stated; for Fig. 3 and Fig. 4 the paper gives no numbers, only the plot and its
 qualitative reading (Sec. 5), which ``claims`` checks. ``compare`` puts them next to a run's summary; ``claims`` turns the
 paper's qualitative statements into checks with explicit margins (``Claim.passed`` is computed, never
 assumed). Metric keys are the summary's: ``score_rmse`` (Eq. 16), ``near`` / ``far`` (Eq. 17).
@@ -100,10 +100,16 @@ IMPROVE_FACTORS = {8: 0.8, 14: 0.7}
 NEAR_FLOOR_FACTOR = 1.25
 # Fig. 4. "Underestimates": the learned boundary response is at most 75 % of the exact one.
 UNDER_FACTOR = 0.75
+# Fig. 3 (no numbers in the paper; issue 17 sets the margins). "Stable": within 15 % of the training-size
+# value at every L. "Poorer": the long teacher at least 1.2 times the local one at the largest L.
+# "Degrading": the long teacher at least 1.1 times its training-size value at the largest L.
+STABLE_TOL_3D = 0.15
+POORER_FACTOR_3D = 1.2
+DEGRADE_FACTOR_3D = 1.1
 
 
 def claims(experiment: str, summary: list[dict], floor: list[dict] | None = None) -> list[Claim]:
-    """The paper's qualitative claims for ``experiment`` ("fig1", "fig2", "fig4") checked on ``summary``;
+    """The paper's qualitative claims for ``experiment`` ("fig1", "fig2", "fig3", "fig4") checked on ``summary``;
     for "floor" (beyond the paper) the roles the paper gives the teachers, read off the locality floor.
 
     ``floor``: the floor experiment's summary (same profile), for Fig. 2 only: adds the claim that DSM
@@ -257,11 +263,44 @@ def _fig4_claims(summary, d: int = 4) -> list[Claim]:
     return out
 
 
+def _fig3_claims(summary) -> list[Claim]:
+    sizes = sorted({r["L"] for r in summary})
+    families = {r["family"] for r in summary}
+    if len(sizes) < 2 or not {"hv_local", "hv_medium", "hv_long"} <= families:
+        raise ValueError("summary needs hv_local, hv_medium and hv_long at two sizes or more for the Fig. 3 "
+                         "claims: the run is incomplete")
+    row = {(r["family"], r["L"]): r for r in summary}
+    rmse = {f: [row[f, L]["score_rmse_mean"] for L in sizes] for f in families}
+    lo, hi = sizes[0], sizes[-1]
+    out = []
+    for fam in ("hv_local", "hv_medium"):
+        dev = max(abs(v / rmse[fam][0] - 1) for v in rmse[fam])
+        out.append(Claim("fig3", f"{fam}_stable", f"{fam}: the occupied-site score RMSE is stable from L={lo} to L={hi}",
+                         f"max_L |RMSE(L) / RMSE({lo}) - 1| <= {STABLE_TOL_3D}",
+                         ", ".join(f"L={L}: {v:.3f}" for L, v in zip(sizes, rmse[fam])), dev <= STABLE_TOL_3D))
+    long, local = rmse["hv_long"], rmse["hv_local"]
+    out.append(Claim("fig3", "long_poorer", f"hv_long, with the largest far-field response, is poorer than hv_local "
+                     f"at the largest size", f"RMSE_long({hi}) >= {POORER_FACTOR_3D} RMSE_local({hi})",
+                     f"hv_long {long[-1]:.3f}, hv_local {local[-1]:.3f} (ratio {long[-1] / local[-1]:.2f})",
+                     long[-1] >= POORER_FACTOR_3D * local[-1]))
+    out.append(Claim("fig3", "long_degrades", "hv_long degrades as the box grows past the training size",
+                     f"RMSE_long({hi}) >= {DEGRADE_FACTOR_3D} RMSE_long({lo})",
+                     f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} (ratio {long[-1] / long[0]:.2f})",
+                     long[-1] >= DEGRADE_FACTOR_3D * long[0]))
+    ratio = {f: row[f, lo]["far_to_near_mean"] for f in ("hv_local", "hv_medium", "hv_long")}
+    out.append(Claim("fig3", "inset_ordered", "the teachers' own far-to-near response ratios are ordered "
+                     "local < medium < long (the inset)", "strictly increasing",
+                     ", ".join(f"{f}: {v:.3g}" for f, v in ratio.items()),
+                     ratio["hv_local"] < ratio["hv_medium"] < ratio["hv_long"]))
+    return out
+
+
 COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "ours", "ours_sem", "n_seeds", "source")
 
 
 # the experiments with claims to check; `fdlf reproduce` and results/README.md check those in here
-CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig4": _fig4_claims}
+CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig3": _fig3_claims,
+          "fig4": _fig4_claims}
 
 
 def format_pm(value: float | None, sem: float | None, plus_minus: str = "±") -> str:

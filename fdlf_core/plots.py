@@ -21,7 +21,7 @@ from .diagnostics import UNDEFINED_BELOW
 from .paper import REPORTED, format_pm
 
 COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
-           "complex_long": "#d62728"}
+           "complex_long": "#d62728", "hv_local": "#1f77b4", "hv_medium": "#ff7f0e", "hv_long": "#d62728"}
 METRIC_LABELS = {"score_rmse": "clean-score relative RMSE (Eq. 16)", "near": "near-response error (Eq. 17)",
                  "far": "far-response error (Eq. 17)", "near_of_total": "near error / total response",
                  "far_of_total": "far error / total response"}
@@ -267,6 +267,111 @@ def ising_correlation_length(summary: list[dict], title: str = "Correlation leng
         fig.add_hline(y=L / 2, line=dict(color="grey", dash="dot"), annotation_text=f"L/2 = {L // 2} (training size)")
     fig.update_layout(title=title, xaxis_title="beta / beta_c", yaxis_title="correlation length xi (lattice spacings)",
                       yaxis_type="log", template="plotly_white", width=800)
+    return fig
+
+
+def hard_valid_sweep(summary: list[dict], title: str = "Fig. 3: hard-valid mixed 3D check") -> go.Figure:
+    """Fig. 3: left the occupied-site score RMSE vs ``L``, middle the near (solid) / far (dashed) response
+    errors over the total response vs ``L``, right (the paper's inset) each teacher's own far-to-near
+    response ratio. Error bars: s.e.m. over seeds where there are several, else the within-run standard
+    error (over evaluation batches / finite-difference repeats, the paper's error bar for this figure)."""
+    def bars(rows, metric):
+        return [r[f"{metric}_sem"] if _finite(r[f"{metric}_sem"]) is not None else (_finite(r[f"{metric}_within_se"])
+                                                                                      or 0.0) for r in rows]
+
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.4, 0.2],
+                        subplot_titles=("occupied-site score RMSE", "response error / total response",
+                                        "teacher far-to-near ratio"))
+    train_L = None
+    for fam in _families(summary):
+        rows = sorted((r for r in summary if r["family"] == fam), key=lambda r: r["L"])
+        fig.add_trace(go.Scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows],
+                                 error_y=dict(type="data", array=bars(rows, "score_rmse"), visible=True),
+                                 mode="lines+markers", name=fam, legendgroup=fam, line=dict(color=COLOURS[fam]),
+                                 hovertemplate=f"{fam}<br>L=%{{x}}<br>RMSE=%{{y:.3f}}<extra></extra>"), row=1, col=1)
+        for band, dash in (("near", "solid"), ("far", "dash")):
+            resp = [r for r in rows if _finite(r[f"{band}_of_total_mean"]) is not None]
+            fig.add_trace(go.Scatter(x=[r["L"] for r in resp], y=[r[f"{band}_of_total_mean"] for r in resp],
+                                     error_y=dict(type="data", array=bars(resp, f"{band}_of_total"), visible=True),
+                                     mode="lines+markers", name=f"{fam} {band}", legendgroup=fam, showlegend=False,
+                                     line=dict(color=COLOURS[fam], dash=dash),
+                                     hovertemplate=f"{fam} {band}<br>L=%{{x}}<br>error=%{{y:.3f}}<extra></extra>"),
+                          row=1, col=2)
+        fig.add_trace(go.Bar(x=[fam], y=[rows[0]["far_to_near_mean"]], marker_color=COLOURS[fam], showlegend=False,
+                             error_y=dict(type="data", array=[_finite(rows[0]["far_to_near_sem"]) or 0.0], visible=True),
+                             hovertemplate=f"{fam}: far/near=%{{y:.3f}}<extra></extra>"), row=1, col=3)
+        train_L = train_L or rows[0]["L"]
+    fig.update_xaxes(title_text=f"open box size L (trained at L={train_L})", row=1, col=1)
+    fig.update_xaxes(title_text="L (solid: near, dashed: far)", row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_layout(title=title, template="plotly_white", width=1200)
+    return fig
+
+
+LABEL_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def hard_valid_sample(b, a, c, title: str = "One hard-valid configuration") -> go.Figure:
+    """One configuration of the 3D hard-valid teacher: ``b``, ``a`` ``(L, L, L)`` ints, ``c (d_c, L, L, L)``.
+
+    The port network as 3D segments (one per matched port pair, drawn from the site with the ``+`` port),
+    coloured by the type label of the site it starts at; the occupied sites as markers coloured by ``c_0``
+    (hover: both coordinates, the port state and the label).
+    """
+    from .hardvalid.ports import DIRECTIONS  # the port bits; imported here so plots needs no 3D teacher
+    fig = go.Figure()
+    occ = (b != 0).nonzero().tolist()
+    segments: dict[int, list] = {}
+    for x, y, z in occ:
+        for bit, (axis, sign) in enumerate(DIRECTIONS):
+            if sign > 0 and int(b[x, y, z]) >> bit & 1:
+                end = [x, y, z]
+                end[axis] += 1
+                segments.setdefault(int(a[x, y, z]), []).append(([x, y, z], end))
+    for label, segs in sorted(segments.items()):
+        xs, ys, zs = [], [], []
+        for start, end in segs:
+            xs += [start[0], end[0], None]
+            ys += [start[1], end[1], None]
+            zs += [start[2], end[2], None]
+        fig.add_trace(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines", name=f"type {label}", hoverinfo="skip",
+                                   line=dict(color=LABEL_COLOURS[(label - 1) % len(LABEL_COLOURS)], width=5)))
+    if occ:
+        pts = list(zip(*occ))
+        c0 = [float(c[0, x, y, z]) for x, y, z in occ]
+        text = [f"site {tuple(p)}<br>c = ({', '.join(f'{float(v):.3f}' for v in c[:, p[0], p[1], p[2]])})"
+                f"<br>ports {int(b[tuple(p)]):06b}, type {int(a[tuple(p)])}" for p in occ]
+        fig.add_trace(go.Scatter3d(x=pts[0], y=pts[1], z=pts[2], mode="markers", name="occupied sites",
+                                   marker=dict(size=3, color=c0, colorscale="RdBu", colorbar=dict(title="c_0")),
+                                   text=text, hovertemplate="%{text}<extra></extra>"))
+    L = b.shape[-1]
+    axis = dict(range=[-0.5, L - 0.5])
+    fig.update_layout(title=f"{title} (L={L}, {len(occ)} occupied of {L ** 3} sites)", template="plotly_white",
+                      scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"), width=800, height=700)
+    return fig
+
+
+def hard_valid_response_slice(row, probe: tuple[int, int, int], R: int | None = None,
+                              title: str = "Exact response of the score at the probe") -> go.Figure:
+    """``|d s_probe / d c_j|`` summed over both coordinates (``row (d_c, L, L, L)``) on the plane through
+    the probe at its ``z``, log colour scale; a square marks the model's receptive radius ``R`` if given."""
+    z = probe[2]
+    plane = row.abs().sum(0)[:, :, z].to(dtype=row.dtype)
+    L = plane.shape[0]
+    positive = plane[plane > 0]
+    floor = float(positive.min()) if positive.numel() else 1.0
+    fig = go.Figure(go.Heatmap(z=[[math.log10(max(float(v), floor)) for v in col] for col in plane.T.tolist()],
+                               colorscale="Viridis", colorbar=dict(title="log10 |ds/dc|"),
+                               hovertemplate="x=%{x}, y=%{y}<br>log10 |ds/dc|=%{z:.2f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[probe[0]], y=[probe[1]], mode="markers", name="probe",
+                             marker=dict(symbol="x", size=12, color="white")))
+    if R is not None:
+        fig.add_shape(type="rect", x0=probe[0] - R - 0.5, x1=probe[0] + R + 0.5, y0=probe[1] - R - 0.5,
+                      y1=probe[1] + R + 0.5, line=dict(color="white", dash="dash"))
+        fig.add_annotation(x=probe[0], y=min(probe[1] + R + 0.5, L - 0.5), text=f"R_eff={R}", showarrow=False,
+                           font=dict(color="white"), yshift=10)
+    fig.update_layout(title=f"{title} {tuple(probe)}, plane z={z} (L={L})", xaxis_title="x", yaxis_title="y",
+                      template="plotly_white", width=700, height=600, yaxis=dict(scaleanchor="x"))
     return fig
 
 

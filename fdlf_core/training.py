@@ -1,9 +1,13 @@
 """Denoising score matching (paper Eq. 3) on fresh samples of any data source, and checkpoints.
 
-A data source is anything that satisfies ``DataSource``: ``sample(n, L, generator) -> (n, L, L)`` and a
-``config`` dataclass registered with ``registry.data_config`` (an FDLF ``Teacher``, an Ising pool, a
-user's own). Training never imports a particular one; checkpoints name the config's class and
-``load_checkpoint`` resolves it through ``registry``.
+A data source is anything that satisfies ``DataSource``: ``sample(n, L, generator)`` and a ``config``
+dataclass registered with ``registry.data_config`` (an FDLF ``Teacher``, an Ising pool, the 3D hard-valid
+teacher, a user's own). A sample is either an ``(n, L, L)`` field, or a ``ConditionedSample``: a
+continuous ``field`` that exists only where ``mask`` is true, plus discrete inputs the model is conditioned
+on (``condition()``, passed to the model as keywords) and never given a score for (the hard-valid
+teacher's ports and labels). Noise and loss then live on the masked coordinates only. Training never
+imports a particular source; checkpoints name the config's class and ``load_checkpoint`` resolves it
+through ``registry``.
 
 Training draws ``sigma`` log-uniformly on ``[sigma_min, sigma_max]``. The per-sample loss is
 ``lambda(sigma) mean_i (s_theta(x0 + sigma eps, sigma)_i + eps_i / sigma)^2`` with ``lambda = sigma^p``
@@ -41,13 +45,29 @@ CHECKPOINT_FORMAT = "fdlf.checkpoint/1"
 
 
 @runtime_checkable
+class ConditionedSample(Protocol):
+    """A batch of clean samples with a discrete part: ``field`` ``(n, ..., L, ..)`` the continuous
+    coordinates that DSM noises, ``mask`` (bool, broadcastable to ``field``) where they exist, and
+    ``condition()``, the discrete inputs as model keywords (``model(x, sigma, **condition())``)."""
+
+    @property
+    def field(self) -> torch.Tensor: ...
+
+    @property
+    def mask(self) -> torch.Tensor: ...
+
+    def condition(self) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
 class DataSource(Protocol):
-    """What DSM trains on: ``sample(n, L, generator)`` -> ``(n, L, L)`` float64 clean fields, and the
-    ``config`` dataclass (registered with ``registry.data_config``) that rebuilds the source."""
+    """What DSM trains on: ``sample(n, L, generator)`` -> ``(n, L, L)`` float64 clean fields or a
+    ``ConditionedSample``, and the ``config`` dataclass (registered with ``registry.data_config``) that
+    rebuilds the source."""
 
     config: object
 
-    def sample(self, n: int, L: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def sample(self, n: int, L: int, generator: torch.Generator | None = None) -> torch.Tensor | ConditionedSample: ...
 
 
 @dataclass(frozen=True)
@@ -133,7 +153,7 @@ def _check_model(model, cfg: TrainConfig) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
     try:
-        inspect.signature(model.forward).bind(None, None)
+        inspect.signature(model.forward).bind_partial(None, None)  # conditioned models take more (_check_call)
     except TypeError:
         raise TypeError(f"model must be a score model with forward(x, sigma); {type(model).__name__}.forward takes "
                         f"{inspect.signature(model.forward)}") from None
@@ -142,6 +162,18 @@ def _check_model(model, cfg: TrainConfig) -> nn.Module:
         raise ValueError(f"sigma_min and sigma_max must be in [{lo:.3g}, {hi:.3g}] for a model computing in "
                          f"{model_dtype(model)}; got sigma_min={cfg.sigma_min}, sigma_max={cfg.sigma_max}")
     return model
+
+
+def _check_call(model: nn.Module, condition: dict) -> None:
+    """``TypeError`` unless ``model.forward(x, sigma, **condition)`` binds: a conditioned source needs a
+    model that takes its discrete inputs, and an unconditioned one a model that needs none."""
+    signature = inspect.signature(model.forward)
+    try:
+        signature.bind(None, None, **condition)
+    except TypeError:
+        wants = f"forward(x, sigma, {', '.join(condition)})" if condition else "forward(x, sigma)"
+        raise TypeError(f"model must have {wants} for this data source; {type(model).__name__}.forward takes "
+                        f"{signature}") from None
 
 
 def _check_sigma_range(sigma_min, sigma_max) -> None:
@@ -175,14 +207,24 @@ def dsm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, eps: torch
 
 
 def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Tensor, weight_power: float = 2.0,
-                  antithetic: bool = False) -> torch.Tensor:
-    """The unchecked body of ``dsm_loss``; ``score_fn(x, sigma)`` is the model."""
-    sig = sigma.to(x0.dtype)[:, None, None]
+                  antithetic: bool = False, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The unchecked body of ``dsm_loss``; ``score_fn(x, sigma)`` is the model. ``x0, eps (n, ...)``;
+    with a ``mask``, ``eps`` must be 0 off it and the mean runs over the masked coordinates only."""
+    dims = tuple(range(1, x0.dim()))
+    sig = sigma.to(x0.dtype).reshape(-1, *(1,) * len(dims))
     # (sigma s + eps)^2 is the sigma^2-weighted residual; sigma^(p - 2) turns it into weight sigma^p
     scale = sigma.to(x0.dtype) ** (weight_power - 2)
-    loss = ((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2).mean(dim=(1, 2))
+    if mask is None:
+        mean = lambda r: r.mean(dim=dims)
+    else:
+        # a per-coordinate mean over where the field exists, so a sample's weight does not depend on how
+        # many sites it occupies; the residual is zeroed off the mask whatever the model outputs there
+        mask = mask.to(x0.dtype).expand_as(x0)
+        count = mask.sum(dim=dims).clamp(min=1)
+        mean = lambda r: (r * mask).sum(dim=dims) / count
+    loss = mean((sig * score_fn(x0 + sig * eps, sigma) + eps) ** 2)
     if antithetic:
-        loss = (loss + ((sig * score_fn(x0 - sig * eps, sigma) - eps) ** 2).mean(dim=(1, 2))) / 2
+        loss = (loss + mean((sig * score_fn(x0 - sig * eps, sigma) - eps) ** 2)) / 2
     return loss * scale
 
 
@@ -213,17 +255,42 @@ class _EMA:
                 p.copy_(e)
 
 
-def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator,
-                dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One step's data, in this order from ``gen``: clean samples ``x0``, noise levels, noise ``eps``."""
-    x0 = data.sample(cfg.batch_size, cfg.L, generator=gen)
-    if not isinstance(x0, torch.Tensor) or tuple(x0.shape) != (cfg.batch_size, cfg.L, cfg.L):
-        raise ValueError(f"data.sample({cfg.batch_size}, {cfg.L}) must return a ({cfg.batch_size}, {cfg.L}, {cfg.L}) "
-                         f"tensor; got {tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__}")
+@dataclass(frozen=True)
+class _Batch:
+    """One step's data: clean ``x0``, noise levels ``sigma (n,)``, noise ``eps`` (0 off ``mask``), and
+    the model's extra inputs ``condition`` (empty for an unconditioned source)."""
+
+    x0: torch.Tensor
+    sigma: torch.Tensor
+    eps: torch.Tensor
+    mask: torch.Tensor | None
+    condition: dict
+
+
+def _split_sample(sample, n: int, L: int, call: str) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """``(field, mask, condition)`` of what a data source's ``sample(n, L)`` returned, checked."""
+    if isinstance(sample, ConditionedSample):
+        field, mask, condition = sample.field, sample.mask, sample.condition()
+        if not isinstance(field, torch.Tensor) or field.shape[0] != n or field.shape[-1] != L:
+            raise ValueError(f"{call}.field must be a tensor of {n} samples of size {L}; got "
+                             f"{tuple(field.shape) if isinstance(field, torch.Tensor) else type(field).__name__}")
+        return field, mask, condition
+    if not isinstance(sample, torch.Tensor) or tuple(sample.shape) != (n, L, L):
+        raise ValueError(f"{call} must return a ({n}, {L}, {L}) tensor or a ConditionedSample; got "
+                         f"{tuple(sample.shape) if isinstance(sample, torch.Tensor) else type(sample).__name__}")
+    return sample, None, {}
+
+
+def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> _Batch:
+    """One step's data, in this order from ``gen``: clean samples, noise levels, noise ``eps``."""
+    sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
+    x0, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
     x0 = x0.to(dtype)
     sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen)
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
-    return x0, sigma, eps
+    if mask is not None:
+        eps = eps * mask
+    return _Batch(x0, sigma, eps, mask, condition)
 
 
 def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
@@ -245,9 +312,13 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     model.train()
     start = time.perf_counter()
     bar = progress_bar(cfg.steps, f"DSM L={cfg.L}", progress)
-    for _ in bar:
-        x0, sigma, eps = _draw_batch(data, cfg, gen, dtype)
-        loss = dsm_loss(model, x0, sigma, eps, cfg.weight_power, cfg.antithetic).mean()
+    for step in bar:
+        batch = _draw_batch(data, cfg, gen, dtype)
+        if step == 0:
+            _check_call(model, batch.condition)
+        score_fn = lambda x, sig: model(x, sig, **batch.condition)
+        loss = _dsm_residual(score_fn, batch.x0, batch.sigma, batch.eps, cfg.weight_power, cfg.antithetic,
+                             batch.mask).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -316,7 +387,10 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     bar = progress_bar(cfg.steps, f"DSM L={cfg.L} x{len(models)} stacked", progress)
     for _ in bar:
         batches = [_draw_batch(data, c, g, dtype) for c, g in zip(configs, gens)]
-        x0, sigma, eps = (torch.stack(parts) for parts in zip(*batches))
+        if batches[0].mask is not None:
+            raise TypeError("train_dsm_stacked takes unconditioned (n, L, L) data sources; train a conditioned "
+                            "source's models one at a time with train_dsm")
+        x0, sigma, eps = (torch.stack([getattr(b, name) for b in batches]) for name in ("x0", "sigma", "eps"))
         per_model = losses_of(params, x0, sigma.to(dtype), eps)  # (k,)
         opt.zero_grad(set_to_none=True)
         per_model.sum().backward()  # model k's weights get model k's gradient only
@@ -344,9 +418,10 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
 
 @runtime_checkable
 class ExactScoreSource(DataSource, Protocol):
-    """A data source that also knows its exact clean score ``score(x) -> (n, L, L)`` (an FDLF teacher)."""
+    """A data source that also knows its exact clean score ``score(sample)``, shaped like the sample's
+    field (an FDLF teacher, the hard-valid teacher)."""
 
-    def score(self, x: torch.Tensor) -> torch.Tensor: ...
+    def score(self, x): ...
 
 
 def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
@@ -375,10 +450,13 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     model.train()
     start = time.perf_counter()
     bar = progress_bar(cfg.steps, f"exact-score fit L={cfg.L}", progress)
-    for _ in bar:
-        x = data.sample(cfg.batch_size, cfg.L, generator=gen)
-        target = data.score(x).to(dtype)
-        out = model(x.to(dtype), cfg.sigma_min)
+    for step in bar:
+        sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
+        x, _, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
+        if step == 0:
+            _check_call(model, condition)
+        target = data.score(sample).to(dtype)
+        out = model(x.to(dtype), cfg.sigma_min, **condition)
         loss = ((out - target) ** 2).sum() / (target ** 2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

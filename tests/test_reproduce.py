@@ -22,6 +22,7 @@ ARTIFACTS = {"fig1": ("comparison.csv", "fig1a_score_rmse.html", "fig1b_response
              "floor": ("floor_rmse_vs_radius.html",),
              "fig2": ("comparison.csv", "fig2_receptive_field.html", "table3.html"),
              "ablation": ("ablation_table.html",),
+             "fig3": ("fig3_hard_valid.html", "fig3_sample.html", "fig3_response_hv_long.html"),
              "fig4": ("fig4_boundary_response.html", "fig4_response_profile.html", "fig4_correlation_length.html")}
 
 
@@ -69,6 +70,8 @@ CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long
          [("fig2", k) for k in ("simple_local_flat", "medium_improves", "medium_improves_14", "long_far_near_one",
                                 "dsm_near_floor")] + \
          [("floor", k) for k in ("monotone", "medium_radius_matters")] + \
+         [("fig3", k) for k in ("hv_local_stable", "hv_medium_stable", "long_poorer", "long_degrades",
+                                "inset_ordered")] + \
          [("fig4", k) for k in ("exact_grows", "learned_underestimates", "worst_at_intermediate_sigma")]
 
 

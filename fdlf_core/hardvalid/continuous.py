@@ -30,11 +30,16 @@ from .ports import occupied
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What every layer is conditioned on: ``occ (n, 1, L, L, L)`` 1.0 on occupied sites, and ``emb (n, 2E, L,
-    L, L)`` the embeddings of each site's motif and label (zero vectors' rows for empty sites)."""
+    """What every layer is conditioned on: ``occ (n, 1, L, L, L)`` 1.0 on occupied sites, and ``onehot (n,
+    N_MOTIFS + K, L, L, L)`` each occupied site's motif and label as one-hot channels (all 0 on empty sites).
+
+    The couplings' conditioners see the motif and label embeddings; a convolution of an embedding lookup is
+    a convolution of the one-hot classes with the embedding folded into the weights, which is the same map
+    at 13 input channels instead of 2 ``E`` = 32 (the conditioner convolution is most of the teacher's cost).
+    """
 
     occ: torch.Tensor
-    emb: torch.Tensor
+    onehot: torch.Tensor
 
 
 def parity3(L: int, parity: int) -> torch.Tensor:
@@ -45,21 +50,25 @@ def parity3(L: int, parity: int) -> torch.Tensor:
 
 class ConditionalCoupling:
     """``c_a = z_a exp(s) + t`` on the occupied sites of class ``parity``, ``(s, t)`` from the other class's
-    ``c`` and every site's embeddings; the other class is copied. ``log|det| = sum_a s``. Radius 1."""
+    ``c`` and every site's embeddings; the other class is copied. ``log|det| = sum_a s``. Radius 1.
+
+    ``w1 (h, d_c + C, 3, 3, 3)``: the 3x3x3 conditioner conv over the passive ``c`` and the ``C`` one-hot
+    context channels (``Context``); ``b1 (h,)``; ``w2 (2 d_c, h)``, ``b2 (2 d_c,)``: the per-site output map.
+    """
 
     radius = 1
 
     def __init__(self, parity: int, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
                  scale_clip: float):
         self.parity, self.scale_clip = parity, scale_clip
-        self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2  # (h, d_c + 2E, 3, 3, 3), (h,), (2 d_c, h, 1, 1, 1)
+        self.w1, self.b1, self.w2, self.b2 = w1, b1, w2, b2
 
     def _shift_and_log_scale(self, field: torch.Tensor, ctx: Context):
         d_c, L = field.shape[1], field.shape[-1]
         active = parity3(L, self.parity) * ctx.occ                     # (n, 1, L, L, L)
         passive_field = field * (1.0 - parity3(L, self.parity))
-        h = torch.tanh(F.conv3d(torch.cat([passive_field, ctx.emb], 1), self.w1, self.b1, padding=1))
-        raw = F.conv3d(h, self.w2, self.b2)
+        h = torch.tanh(F.conv3d(torch.cat([passive_field, ctx.onehot], 1), self.w1, self.b1, padding=1))
+        raw = torch.einsum("oh,nhxyz->noxyz", self.w2, h) + self.b2[:, None, None, None]
         log_scale = self.scale_clip * torch.tanh(raw[:, :d_c] / self.scale_clip) * active
         return raw[:, d_c:] * active, log_scale
 
@@ -125,8 +134,6 @@ class ContinuousChannel:
 
     mu: torch.Tensor          # (N_MOTIFS, K + 1, d_c) base mean by motif and label
     log_var: torch.Tensor     # (N_MOTIFS, K + 1, d_c)
-    motif_emb: torch.Tensor   # (N_MOTIFS + 1, E): row 0 for empty sites is zero
-    label_emb: torch.Tensor   # (K + 1, E): row 0 for empty sites is zero
     layers: list
 
     @property
@@ -140,8 +147,11 @@ class ContinuousChannel:
 
     def context(self, b: torch.Tensor, a: torch.Tensor) -> Context:
         m = motifs(b) + 1  # 0 for empty
-        emb = torch.cat([self.motif_emb[m], self.label_emb[a]], -1)  # (n, L, L, L, 2E)
-        return Context(occupied(b)[:, None].to(torch.float64), emb.permute(0, 4, 1, 2, 3).contiguous())
+        K = self.mu.shape[1] - 1
+        # class 0 (empty) of either is dropped: its embedding row is zero
+        onehot = torch.cat([F.one_hot(m, N_MOTIFS + 1)[..., 1:], F.one_hot(a, K + 1)[..., 1:]], -1)
+        return Context(occupied(b)[:, None].to(torch.float64),
+                       onehot.permute(0, 4, 1, 2, 3).to(torch.float64).contiguous())
 
     def _base(self, b: torch.Tensor, a: torch.Tensor):
         m = motifs(b).clamp(min=0)
@@ -205,10 +215,13 @@ def make_continuous_channel(K: int = 4, d_c: int = 2, embed: int = 16, hidden: i
     layers: list = []
     fan_in = (d_c + 2 * embed) * 27
     for k in range(flow_depth):
-        layers.append(ConditionalCoupling(k % 2, randn(hidden, d_c + 2 * embed, 3, 3, 3, scale=fan_in ** -0.5),
-                                          randn(hidden, scale=0.1), randn(2 * d_c, hidden, 1, 1, 1, scale=hidden ** -0.5),
-                                          randn(2 * d_c, scale=0.1), scale_clip))
+        w1 = randn(hidden, d_c + 2 * embed, 3, 3, 3, scale=fan_in ** -0.5)  # over (c, motif emb, label emb)
+        b1, w2, b2 = randn(hidden, scale=0.1), randn(2 * d_c, hidden, scale=hidden ** -0.5), randn(2 * d_c, scale=0.1)
+        # fold the embeddings into the weights (Context): same conditioner, one-hot inputs
+        on_motifs = torch.einsum("hexyz,me->hmxyz", w1[:, d_c:d_c + embed], motif_emb[1:])
+        on_labels = torch.einsum("hexyz,me->hmxyz", w1[:, d_c + embed:], label_emb[1:])
+        layers.append(ConditionalCoupling(k % 2, torch.cat([w1[:, :d_c], on_motifs, on_labels], 1), b1, w2, b2,
+                                          scale_clip))
     for k in range(2 * smoother_depth):  # pairs: both classes
         layers.append(OccupiedSmoother(k % 2, cutoff, power, strength, nonlinear))
-    return ContinuousChannel(randn(N_MOTIFS, K + 1, d_c), randn(N_MOTIFS, K + 1, d_c, scale=0.3), motif_emb,
-                             label_emb, layers)
+    return ContinuousChannel(randn(N_MOTIFS, K + 1, d_c), randn(N_MOTIFS, K + 1, d_c, scale=0.3), layers)

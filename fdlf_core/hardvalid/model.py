@@ -17,7 +17,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from .. import lattice
+from .. import lattice, registry
 from ..models import check_in_dtype, check_sigma
 from .labels import N_MOTIFS, motifs
 from .ports import occupied
@@ -34,6 +34,7 @@ class LocalCNN3DConfig:
     embed: int = 8           # embedding width of motifs and labels
     sigma_data: float = 1.0  # preconditioning scale
     seed: int = 0            # parameter initialisation
+    zero_init: bool = False  # residual branches and output projection start at 0 (the Gaussian baseline), as in 2D
 
     def __post_init__(self):
         lattice.check_int(self.blocks, "blocks", 0, lattice.MAX_BLOCKS)
@@ -43,12 +44,15 @@ class LocalCNN3DConfig:
         lattice.check_int(self.embed, "embed", 1, lattice.MAX_WIDTH)
         lattice.check_positive(self.sigma_data, "sigma_data")
         lattice.check_int(self.seed, "seed", 0)
+        if not isinstance(self.zero_init, bool):
+            raise TypeError(f"zero_init must be a bool; got {self.zero_init!r}")
 
     @property
     def receptive_radius(self) -> int:
         return 2 * self.blocks + 2
 
 
+@registry.model
 class LocalCNN3D(nn.Module):
     """Noise-conditioned local 3D CNN score model of the continuous channel given ``(b, a)``; see the module."""
 
@@ -68,7 +72,16 @@ class LocalCNN3D(nn.Module):
                 nn.ModuleList([nn.Conv3d(cfg.width, cfg.width, 3, padding=1),
                                nn.Conv3d(cfg.width, cfg.width, 3, padding=1)]) for _ in range(cfg.blocks))
             self.conv_out = nn.Conv3d(cfg.width, cfg.d_c, 3, padding=1)
+        if cfg.zero_init:
+            for conv in [self.conv_out] + [pair[1] for pair in self.block_convs]:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
         self.act = nn.SiLU()
+
+    @classmethod
+    def from_config(cls, config: LocalCNN3DConfig | dict) -> "LocalCNN3D":
+        """The model of ``config`` (a ``LocalCNN3DConfig`` or its dict, as checkpoints store it)."""
+        return cls(config if isinstance(config, LocalCNN3DConfig) else LocalCNN3DConfig(**config))
 
     @property
     def receptive_radius(self) -> int:
