@@ -22,7 +22,9 @@ import torch
 from torch.utils.benchmark import Timer
 
 from fdlf_core import ising, teachers
+from fdlf_core.experiments.hardvalid3d import FIG3
 from fdlf_core.hardvalid import teacher as hardvalid
+from fdlf_core.hardvalid.model import LocalCNN3D
 from fdlf_core.models import LocalCNN
 from fdlf_core.provenance import provenance
 from fdlf_core.experiments.ablation import RECIPES
@@ -159,6 +161,18 @@ def main() -> None:
                 ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(4, L, gen), lambda: t.score(s4),
                                                          lambda: t.response(s1, site))]
                 print(f"{family:<14} {L:>4} {ms[0]:>13.1f} {ms[1]:>12.1f} {ms[2]:>15.1f}")
+        # one Fig. 3 paper-profile DSM step (fresh teacher batch, antithetic loss, backward, Adam), and the
+        # share of it that drawing the batch takes
+        budget = FIG3.profiles["paper"]
+        t = hardvalid.make("hv_long")
+        steps = 10
+        cfg = budget.train_config(FIG3.train_L, 0)
+        step_s = median_s(lambda: train_dsm(t, LocalCNN3D.from_config(FIG3.expand("paper")[0].model),
+                                            dataclasses.replace(cfg, steps=steps), progress=False), t_min) / steps
+        gen = torch.Generator().manual_seed(0)
+        draw_s = median_s(lambda: t.sample(cfg.batch_size, cfg.L, gen), t_min)
+        print(f"Fig. 3 DSM step (L={cfg.L}, batch {cfg.batch_size}, width {budget.width}): {1e3 * step_s:.1f} ms, "
+              f"of which drawing the batch {1e3 * draw_s:.1f} ms ({draw_s / step_s:.0%})")
 
     if "steps" in args.only:
         print(f"\n{'training step':<34} {'ms':>8} {'GFLOP/s':>8} {'/ matmul':>9}")

@@ -496,7 +496,7 @@ API = [
     ("train_dsm-not-a-score-model", lambda: training.train_dsm(teacher(), nn.Linear(4, 4), cfg(), progress=False),
      TypeError, "model must be a score model with forward(x, sigma); Linear.forward takes"),
     ("train_dsm-samples-of-another-size", lambda: training.train_dsm(WrongSize(), model(), cfg(), progress=False),
-     ValueError, "data.sample(2, 8) must return a (2, 8, 8) tensor; got (2, 10, 10)"),
+     ValueError, "data.sample(2, 8) must return a (2, 8, 8) tensor or a ConditionedSample; got (2, 10, 10)"),
     ("dsm_loss-model-a-str", lambda: training.dsm_loss("m", field(), 1.0, field()),
      TypeError, "model must be a torch.nn.Module with forward(x, sigma); got str"),
     ("response_errors-delta-huge", lambda: diagnostics.response_errors(model(), teacher(), 8, n=1, delta=1e300),

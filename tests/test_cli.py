@@ -91,7 +91,7 @@ def test_save_to_a_directory_is_rejected_before_training(tmp_path):
 # ------------------------------------------------------------------------------------------ reproduce
 
 @pytest.mark.parametrize("args,message", [
-    (["--only", "fig3"], "--only must be a comma-separated subset"),
+    (["--only", "fig9"], "--only must be a comma-separated subset"),
     (["--only", ","], "--only must be a comma-separated subset"),
     (["--jobs", "0"], "--jobs must be"),
 ])

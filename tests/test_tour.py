@@ -17,7 +17,7 @@ def test_tour_runs_headless_with_static_figures(tmp_path):
     assert not any(o.get("output_type") == "error" for o in outputs)
     figures = [o for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert len(figures) >= 2 * 9 and widgets == []  # two or more figures per explorer shown, no live widget
+    assert len(figures) >= 2 * 11 and widgets == []  # two or more figures per explorer shown, no live widget
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert "max |d s / d y - (sigma^-4 Cov(X|y) - sigma^-2 I)| =" in text
     residual = float(text.split("sigma^-2 I)| = ")[1].split()[0])

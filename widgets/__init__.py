@@ -9,11 +9,12 @@ page through ``plot.Plot`` (why not plotly's ``FigureWidget``: see that module).
 from .base import Explorer
 from .extrapolation import ExtrapolationExplorer
 from .gaussian import GaussianExplorer
+from .hardvalid import HardValidExplorer
 from .ising import IsingExplorer
 from .response import ResponseExplorer
 
 EXPLORERS = {"gaussian": GaussianExplorer, "response": ResponseExplorer, "ising": IsingExplorer,
-             "extrapolation": ExtrapolationExplorer}
+             "extrapolation": ExtrapolationExplorer, "hardvalid": HardValidExplorer}
 
-__all__ = ["EXPLORERS", "Explorer", "ExtrapolationExplorer", "GaussianExplorer", "IsingExplorer",
-           "ResponseExplorer"]
+__all__ = ["EXPLORERS", "Explorer", "ExtrapolationExplorer", "GaussianExplorer", "HardValidExplorer",
+           "IsingExplorer", "ResponseExplorer"]

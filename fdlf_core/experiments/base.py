@@ -112,6 +112,29 @@ class RunSpec:
         raise NotImplementedError
 
 
+class BlocksRun:
+    """What a run spec of a residual-block model (``model["blocks"]``) adds to ``RunSpec``: ``blocks``,
+    ``R_eff`` (from its ``MODEL_CONFIG`` class), the log label and the manifest entry. Listed before
+    ``RunSpec`` among the bases."""
+
+    MODEL_CONFIG: ClassVar[type]
+
+    @property
+    def blocks(self) -> int:
+        return self.model["blocks"]
+
+    @property
+    def R_eff(self) -> int:
+        return self.MODEL_CONFIG(**self.model).receptive_radius
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}, B={self.blocks}, seed {self.seed}"
+
+    def describe(self) -> dict:
+        return {"family": self.family, "blocks": self.blocks, "R_eff": self.R_eff, "seed": self.seed}
+
+
 class Experiment(Protocol):
     """What ``experiments.run_experiment`` and the runner need of an experiment.
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import diagnostics, stats, teachers
 from ..models import LocalCNNConfig
-from .base import EVAL_SEED_OFFSET, Budget, RunSpec
+from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 
 SUMMARY_METRICS = ("score_rmse", "near", "far", "near_of_total", "far_of_total")
 SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
@@ -38,7 +38,7 @@ class SweepBudget(Budget):
 
 
 @dataclass(frozen=True)
-class SweepRun(RunSpec):
+class SweepRun(BlocksRun, RunSpec):
     """One 2D run: train on an FDLF teacher at ``train["L"]``, evaluate at ``eval_sizes``."""
 
     eval_sizes: tuple[int, ...]
@@ -47,20 +47,7 @@ class SweepRun(RunSpec):
     response_n: int
     eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
 
-    @property
-    def blocks(self) -> int:
-        return self.model["blocks"]
-
-    @property
-    def R_eff(self) -> int:
-        return LocalCNNConfig(**self.model).receptive_radius
-
-    @property
-    def label(self) -> str:
-        return f"{self.family}, B={self.blocks}, seed {self.seed}"
-
-    def describe(self) -> dict:
-        return {"family": self.family, "blocks": self.blocks, "R_eff": self.R_eff, "seed": self.seed}
+    MODEL_CONFIG = LocalCNNConfig
 
     def _teacher_key(self) -> dict:
         return teachers.id_fields(self.teacher)

@@ -26,7 +26,7 @@ from .. import stats
 from ..hardvalid import diagnostics as hv_diagnostics
 from ..hardvalid.model import LocalCNN3D, LocalCNN3DConfig
 from ..hardvalid.teacher import FAMILIES, HardValidConfig, HardValidTeacher, far_to_near
-from .base import EVAL_SEED_OFFSET, Budget, RunSpec
+from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 
 METRICS = ("score_rmse", "near", "far", "near_of_total", "far_of_total")
 SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
@@ -47,7 +47,7 @@ class HardValidBudget(Budget):
 
 
 @dataclass(frozen=True)
-class HardValidRun(RunSpec):
+class HardValidRun(BlocksRun, RunSpec):
     """One Fig. 3 run: DSM on a hard-valid teacher at ``train["L"]``, evaluated at ``eval_sizes``."""
 
     eval_sizes: tuple[int, ...]
@@ -60,20 +60,7 @@ class HardValidRun(RunSpec):
     inset_n: int
     eval_seed: int
 
-    @property
-    def blocks(self) -> int:
-        return self.model["blocks"]
-
-    @property
-    def R_eff(self) -> int:
-        return LocalCNN3DConfig(**self.model).receptive_radius
-
-    @property
-    def label(self) -> str:
-        return f"{self.family}, B={self.blocks}, seed {self.seed}"
-
-    def describe(self) -> dict:
-        return {"family": self.family, "blocks": self.blocks, "R_eff": self.R_eff, "seed": self.seed}
+    MODEL_CONFIG = LocalCNN3DConfig
 
     def build_model(self) -> LocalCNN3D:
         return LocalCNN3D.from_config(self.model)

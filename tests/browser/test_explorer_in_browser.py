@@ -32,7 +32,7 @@ def _python_view(settings: str) -> list[dict]:
     (parsed, not executed: the keyword values must be literals), at the page kernel's torch thread count (a
     sum's rounding depends on how many threads share it)."""
     call = ast.parse(settings.split("; ", 1)[1], mode="eval").body
-    for module in (fdlf_widgets.ising, fdlf_widgets.response):  # results cached by earlier tests at another
+    for module in (fdlf_widgets.ising, fdlf_widgets.response, fdlf_widgets.hardvalid):  # results cached by earlier tests at another
         for cached in vars(module).values():                    # thread count would differ in the last bits
             if hasattr(cached, "cache_clear"):
                 cached.cache_clear()
@@ -147,6 +147,15 @@ def _page(name, tmp_path, n_plots=2, plain=False):
     return opened()
 
 
+def test_the_hard_valid_view_redraws_its_3d_sample_and_response(tmp_path):
+    with serve("hardvalid", tmp_path) as url:
+        before, after = _move_and_check(
+            "hardvalid", url, tmp_path,
+            lambda page: page.locator(".widget-dropdown", has_text="teacher").locator("select").select_option(
+                label="hv_local"))
+    assert "family='hv_long'" in before and "family='hv_local'" in after
+
+
 def test_a_button_run_leaves_the_sliders_live_and_cancel_stops_it(tmp_path):
     with _page("response", tmp_path) as page:
         _wait_until_page_matches_python(page, "response")
@@ -207,10 +216,10 @@ def test_the_receptive_square_wraps_when_R_eff_passes_half_the_lattice(tmp_path)
 def test_the_tour_is_a_live_offline_page(tmp_path):
     """Served by plain `voila notebooks/00_tour.ipynb` (the installed template is Voila's default here);
     `fdlf explore` serves the same page with the template named (the other tests)."""
-    with _page("tour", tmp_path, n_plots=22, plain=True) as page:
+    with _page("tour", tmp_path, n_plots=26, plain=True) as page:
         text = page.inner_text("body")
         assert "On a live page" in text and "Run all cells in JupyterLab" not in text
-        assert page.locator(".fdlf-copy-line").count() == 8  # two of each explorer
+        assert page.locator(".fdlf-copy-line").count() == 10  # two of each explorer
         before, second = settings_line(page, 0), settings_line(page, 1)
         press(page, "noise sigma", "ArrowRight", 2)  # the first Gaussian explorer's slider is live
         wait_for_settings(page, "sigma=0.1", WAIT_S)

@@ -68,10 +68,11 @@ def test_bad_states_and_sites_are_named():
 
 def test_the_far_to_near_ratio_orders_the_families():
     """Fig. 3's inset: the teachers' own far-to-near response ratio grows with the smoother's range (L=12,
-    4 samples, exact Jacobian rows). Measured: hv_local ~0.03, hv_medium ~0.12, hv_long ~0.32."""
+    4 samples, exact Jacobian rows). Measured: hv_local 0.023, hv_medium 0.14, hv_long 5.6 (its far band holds
+    most of the response)."""
     means = {f: float(teacher.far_to_near(teacher.make(f, seed=0), 12, n=4).mean()) for f in teacher.FAMILIES}
     assert means["hv_local"] < means["hv_medium"] < means["hv_long"], means
-    assert means["hv_local"] < 0.1 and means["hv_long"] > 0.2, means
+    assert means["hv_local"] < 0.1 and means["hv_long"] > 1.0, means
 
 
 def test_the_clean_response_stays_within_twice_the_teachers_radius():
