@@ -51,3 +51,21 @@ def test_bad_inputs_are_named():
         net(s.c, 0.5, s.b, s.a * 9)
     with pytest.raises(ValueError, match="blocks must be"):
         model.LocalCNN3DConfig(blocks=-1)
+
+
+def test_the_model_is_translation_equivariant_away_from_the_boundary():
+    # inside the box an empty site's hidden activations are the biases, outside they are the zero padding:
+    # the two agree only beyond the receptive radius from the original box's edge
+    net = model.LocalCNN3D(model.LocalCNN3DConfig(blocks=1, width=6, seed=4))
+    R = net.receptive_radius
+    s = T.sample(1, 12, generator=torch.Generator().manual_seed(5))
+    b, a = torch.zeros(1, 20, 20, 20, dtype=torch.int64), torch.zeros(1, 20, 20, 20, dtype=torch.int64)
+    c = torch.zeros(1, 2, 20, 20, 20, dtype=torch.float64)
+    window = (slice(None), *(slice(4, 16),) * 3)
+    b[window], a[window] = s.b, s.a
+    c[(slice(None), slice(None), *window[1:])] = s.c
+    with torch.no_grad():
+        small, big = net(s.c, 0.1, s.b, s.a), net(c, 0.1, b, a)[(slice(None), slice(None), *window[1:])]
+    core = (slice(None), slice(None), *(slice(R, 12 - R),) * 3)
+    torch.testing.assert_close(big[core], small[core], rtol=0, atol=1e-5)
+    assert (big - small).abs().max() > 1e-4  # near the edge the padding differs from empty sites

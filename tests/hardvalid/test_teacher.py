@@ -82,3 +82,45 @@ def test_the_clean_response_stays_within_twice_the_teachers_radius():
     row = t.response(s, probe)[0].abs().sum(0)
     dist = teacher.distance_map3(20, probe)
     assert t.locality_radius == 4 and row[dist > 2 * t.locality_radius].max() == 0 and row[dist == 1].max() > 0
+
+
+def _embedded(s: teacher.State, L: int, offset: int) -> teacher.State:
+    """``s`` placed in an ``L`` box at ``(offset,) * 3``, empty elsewhere (``offset`` even: the 2x2x2 block
+    tiling and the site parity are kept, and no port faces the new boundary either)."""
+    n, l = s.b.shape[0], s.L
+    inner = (slice(None), *(slice(offset, offset + l),) * 3)
+    b, a = torch.zeros(n, L, L, L, dtype=torch.int64), torch.zeros(n, L, L, L, dtype=torch.int64)
+    c = torch.zeros(n, s.c.shape[1], L, L, L, dtype=torch.float64)
+    b[inner], a[inner] = s.b, s.a
+    c[(slice(None), slice(None), *inner[1:])] = s.c
+    return teacher.State(b, a, c)
+
+
+@pytest.mark.parametrize("family", list(teacher.FAMILIES))
+def test_the_score_is_translation_equivariant_and_the_open_boundary_is_empty_space(family):
+    # the continuous channel treats the box's outside exactly as empty sites (zero padding of c and of the
+    # motif/label channels, smoother sums over occupied sites only): a sample moved into a larger box, with
+    # empty sites around it, has the same conditional score everywhere, not only away from the boundary
+    t = teacher.make(family, seed=0, **SMALL)
+    s = t.sample(2, 8, generator=torch.Generator().manual_seed(11))
+    big = _embedded(s, 14, 4)
+    inner = (slice(None), slice(None), *(slice(4, 12),) * 3)
+    score = t.score(big)
+    torch.testing.assert_close(score[inner], t.score(s), rtol=0, atol=1e-12)
+    score[inner] = 0
+    assert (score == 0).all()  # and zero outside it
+
+
+def test_stein_identities_hold_on_the_occupied_coordinates():
+    # E[s_i] = 0 and E[s_i c_i] = -1 for every occupied coordinate (integration by parts against p(c | b, a));
+    # per sample, the mean over its occupied coordinates; Monte Carlo over 4000 samples, 4.5 standard errors
+    t = teacher.make("hv_medium", seed=0, **SMALL)
+    s = t.sample(4000, 4, generator=torch.Generator().manual_seed(12))
+    score, mask = t.score(s), s.mask.expand_as(s.c).to(torch.float64)
+    count = mask.flatten(1).sum(1)
+    keep = count > 0
+    first = ((score * mask).flatten(1).sum(1) / count.clamp(min=1))[keep]
+    second = ((score * s.c * mask).flatten(1).sum(1) / count.clamp(min=1))[keep]
+    for values, expected in ((first, 0.0), (second, -1.0)):
+        stderr = values.std() / values.numel() ** 0.5
+        assert abs(float(values.mean()) - expected) < 4.5 * float(stderr), (float(values.mean()), float(stderr))
