@@ -81,3 +81,14 @@ def test_fig3_claims_can_fail():
     assert [c.passed for c in paper.claims("fig3", bad)] == [False, False, False, False, False]
     with pytest.raises(ValueError, match="incomplete"):
         paper.claims("fig3", _summary({("hv_local", 8): 0.3, ("hv_local", 16): 0.3}))
+
+
+def test_the_committed_paper_results_load_and_hold_the_claims():
+    res = ex.load_results(ex.RESULTS_DIR, "fig3", "paper")
+    assert len(res.rows) == 3 * 3 * 6 and {r["run_id"] for r in res.rows} == {s.run_id for s in ex.expand("fig3", "paper")}
+    committed = ex.read_summary(ex.RESULTS_DIR / "fig3" / "paper" / "summary.csv", "fig3")
+    assert [(r["family"], r["L"]) for r in committed] == [(r["family"], r["L"]) for r in res.summary]
+    for a, b in zip(committed, res.summary):
+        assert a["score_rmse_mean"] == pytest.approx(b["score_rmse_mean"], rel=1e-5)  # the CSV keeps 6 digits
+    checked = ex.check_claims(ex.RESULTS_DIR, "fig3", "paper")
+    assert [c.key for c in checked if not c.passed] == [], paper.format_claims(checked)
