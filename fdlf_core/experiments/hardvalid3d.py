@@ -168,4 +168,4 @@ FIG3 = HardValidExperiment(
     profiles={"paper": HardValidBudget(steps=3000, batch_size=8, eval_n=2, eval_batches=4, response_n=2,
                                        response_repeats=4, inset_n=4, seeds=(0, 1, 2), width=64, **FIG3_MODEL),
               "quick": HardValidBudget(steps=150, batch_size=8, eval_n=1, eval_batches=2, response_n=1,
-                                       response_repeats=2, inset_n=2, seeds=(0,), width=16, max_L=24, **FIG3_MODEL)})
+                                       response_repeats=2, inset_n=2, seeds=(0,), width=16, max_L=16, **FIG3_MODEL)})
