@@ -157,7 +157,7 @@ def main() -> None:
             for L in (8, 16, 40):
                 gen = torch.Generator().manual_seed(0)
                 s4, s1 = t.sample(4, L, gen), t.sample(1, L, gen)
-                site = tuple(min(s1.occupied()[0].nonzero().tolist(), key=lambda q: sum(abs(v - L // 2) for v in q)))
+                site = hardvalid.central_probe(s1)
                 ms = [1e3 * median_s(f, t_min) for f in (lambda: t.sample(4, L, gen), lambda: t.score(s4),
                                                          lambda: t.response(s1, site))]
                 print(f"{family:<14} {L:>4} {ms[0]:>13.1f} {ms[1]:>12.1f} {ms[2]:>15.1f}")

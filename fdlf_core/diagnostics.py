@@ -82,7 +82,7 @@ def _probe_setup(teacher: Teacher, L: int, n: int, seed: int):
     return x, probes, dist
 
 
-def _check_delta(delta) -> float:
+def check_delta(delta) -> float:
     # a finite-difference step: small against the fields' unit scale (and x + delta must stay computable)
     if lattice.check_positive(delta, "delta") > 1:
         raise ValueError(f"delta must be in (0, 1] (a finite-difference step; default {DELTA}); got {delta}")
@@ -118,7 +118,7 @@ def response_profile(model: nn.Module, teacher: Teacher, L: int, n: int = 8, see
     """
     L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     max_distance = L // 2 if max_distance is None else lattice.check_int(max_distance, "max_distance", 1, L // 2)
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     teacher.check_size((max_distance + 1) * n, L)  # every shifted copy is scored: refuse before building them
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     shells = [(d, d) for d in range(1, max_distance + 1)]
@@ -141,24 +141,36 @@ def response_errors(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed
     if L // 2 < FAR_BAND[0]:
         raise ValueError(f"L must be >= {2 * FAR_BAND[0]} for response_errors (the far band starts at distance "
                          f"{FAR_BAND[0]}); got {L}")
-    delta = _check_delta(delta)
+    delta = check_delta(delta)
     teacher.check_size(3 * n, L)  # the fields and their two shifted copies are scored together
     x, probes, dist = _probe_setup(teacher, L, n, seed)
     d_exact, d_model = _band_responses(model, teacher, x, probes, dist, [NEAR_BAND, FAR_BAND], delta, sigma)
-    error = ((d_model - d_exact) ** 2).sum(-1)             # (2,): squared error per band
-    band = (d_exact ** 2).sum(-1)                           # (2,): exact response energy per band
-    share = torch.sqrt(band / band.sum())                   # each band's rms share of the total response
-    relative = torch.where(share >= UNDEFINED_BELOW, torch.sqrt(error / band), torch.tensor(float("nan")))
-    of_total = torch.sqrt(error / band.sum())
+    errors = band_errors(((d_model - d_exact) ** 2).sum(-1), (d_exact ** 2).sum(-1))
     definition = {
         "near_band": list(NEAR_BAND), "far_band": [FAR_BAND[0], L // 2], "delta": delta, "sigma": sigma,
         "n": n, "seed": seed, "perturbation": "constant shift delta on the band's sites around a random probe",
         "normalisation": "sqrt(sum_n (ds_model - ds_exact)^2 / sum_n ds_exact^2) at the probe",
         "normalisation_of_total": "sqrt(sum_n (ds_model - ds_exact)^2 / sum_n (ds_exact_near^2 + ds_exact_far^2))",
-        "undefined_below": UNDEFINED_BELOW, "near_share": float(share[0]), "far_share": float(share[1]),
+        "undefined_below": UNDEFINED_BELOW, "near_share": errors.pop("near_share"),
+        "far_share": errors.pop("far_share"),
     }
+    return {**errors, "definition": definition}
+
+
+def band_errors(error: torch.Tensor, band: torch.Tensor) -> dict[str, float]:
+    """The near/far measures from the squared model error of each band ``error (2,)`` and the exact
+    response energy ``band (2,)`` (sums over probes): ``near``, ``far`` (relative; NaN where the band's rms
+    share of the total is below ``UNDEFINED_BELOW``, or there is no response at all), ``near_of_total``,
+    ``far_of_total`` (over the total; NaN if it is 0) and each band's share, ``near_share``, ``far_share``."""
+    nan = torch.tensor(float("nan"), dtype=torch.float64)
+    total = band.sum()
+    if total == 0:
+        return {k: float("nan") for k in ("near", "far", "near_of_total", "far_of_total", "near_share", "far_share")}
+    share = torch.sqrt(band / total)                         # each band's rms share of the total response
+    relative = torch.where(share >= UNDEFINED_BELOW, torch.sqrt(error / band), nan)
+    of_total = torch.sqrt(error / total)
     return {"near": float(relative[0]), "far": float(relative[1]), "near_of_total": float(of_total[0]),
-            "far_of_total": float(of_total[1]), "definition": definition}
+            "far_of_total": float(of_total[1]), "near_share": float(share[0]), "far_share": float(share[1])}
 
 
 def _response_rows(response_row, site):

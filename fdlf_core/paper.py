@@ -264,14 +264,16 @@ def _fig4_claims(summary, d: int = 4) -> list[Claim]:
 
 
 def _fig3_claims(summary) -> list[Claim]:
-    sizes = sorted({r["L"] for r in summary})
-    families = {r["family"] for r in summary}
-    if len(sizes) < 2 or not {"hv_local", "hv_medium", "hv_long"} <= families:
-        raise ValueError("summary needs hv_local, hv_medium and hv_long at two sizes or more for the Fig. 3 "
-                         "claims: the run is incomplete")
+    families, sizes = ("hv_local", "hv_medium", "hv_long"), sorted({r["L"] for r in summary})
     row = {(r["family"], r["L"]): r for r in summary}
+    train = {r["train_L"] for r in summary}
+    if len(sizes) < 2 or len(train) != 1 or any((f, L) not in row for f in families for L in sizes) \
+            or next(iter(train)) not in sizes:
+        raise ValueError("summary needs hv_local, hv_medium and hv_long at the training size and at least one "
+                         "other, every family at every size, for the Fig. 3 claims: the run is incomplete")
+    lo, hi = next(iter(train)), sizes[-1]
+    sizes = [L for L in sizes if L >= lo]
     rmse = {f: [row[f, L]["score_rmse_mean"] for L in sizes] for f in families}
-    lo, hi = sizes[0], sizes[-1]
     out = []
     for fam in ("hv_local", "hv_medium"):
         dev = max(abs(v / rmse[fam][0] - 1) for v in rmse[fam])
@@ -287,7 +289,7 @@ def _fig3_claims(summary) -> list[Claim]:
                      f"RMSE_long({hi}) >= {DEGRADE_FACTOR_3D} RMSE_long({lo})",
                      f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} (ratio {long[-1] / long[0]:.2f})",
                      long[-1] >= DEGRADE_FACTOR_3D * long[0]))
-    ratio = {f: row[f, lo]["far_to_near_mean"] for f in ("hv_local", "hv_medium", "hv_long")}
+    ratio = {f: row[f, lo]["far_to_near_mean"] for f in families}
     out.append(Claim("fig3", "inset_ordered", "the teachers' own far-to-near response ratios are ordered "
                      "local < medium < long (the inset)", "strictly increasing",
                      ", ".join(f"{f}: {v:.3g}" for f, v in ratio.items()),

@@ -282,7 +282,7 @@ def hard_valid_sweep(summary: list[dict], title: str = "Fig. 3: hard-valid mixed
     fig = make_subplots(rows=1, cols=3, column_widths=[0.4, 0.4, 0.2],
                         subplot_titles=("occupied-site score RMSE", "response error / total response",
                                         "teacher far-to-near ratio"))
-    train_L = None
+    train_L = "?"
     for fam in _families(summary):
         rows = sorted((r for r in summary if r["family"] == fam), key=lambda r: r["L"])
         fig.add_trace(go.Scatter(x=[r["L"] for r in rows], y=[r["score_rmse_mean"] for r in rows],
@@ -298,9 +298,9 @@ def hard_valid_sweep(summary: list[dict], title: str = "Fig. 3: hard-valid mixed
                                      hovertemplate=f"{fam} {band}<br>L=%{{x}}<br>error=%{{y:.3f}}<extra></extra>"),
                           row=1, col=2)
         fig.add_trace(go.Bar(x=[fam], y=[rows[0]["far_to_near_mean"]], marker_color=COLOURS[fam], showlegend=False,
-                             error_y=dict(type="data", array=[_finite(rows[0]["far_to_near_sem"]) or 0.0], visible=True),
+                             error_y=dict(type="data", array=bars(rows[:1], "far_to_near"), visible=True),
                              hovertemplate=f"{fam}: far/near=%{{y:.3f}}<extra></extra>"), row=1, col=3)
-        train_L = train_L or rows[0]["L"]
+        train_L = rows[0]["train_L"]
     fig.update_xaxes(title_text=f"open box size L (trained at L={train_L})", row=1, col=1)
     fig.update_xaxes(title_text="L (solid: near, dashed: far)", row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=3)
@@ -356,7 +356,7 @@ def hard_valid_response_slice(row, probe: tuple[int, int, int], R: int | None = 
     """``|d s_probe / d c_j|`` summed over both coordinates (``row (d_c, L, L, L)``) on the plane through
     the probe at its ``z``, log colour scale; a square marks the model's receptive radius ``R`` if given."""
     z = probe[2]
-    plane = row.abs().sum(0)[:, :, z].to(dtype=row.dtype)
+    plane = row.abs().sum(0)[:, :, z]
     L = plane.shape[0]
     positive = plane[plane > 0]
     floor = float(positive.min()) if positive.numel() else 1.0

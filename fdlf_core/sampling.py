@@ -32,7 +32,7 @@ RHO = 7.0  # EDM's schedule exponent
 
 def edm_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = RHO) -> torch.Tensor:
     """``steps`` noise levels from ``sigma_max`` down to ``sigma_min`` on EDM's schedule, then 0: ``(steps + 1,)``
-    float64, strictly decreasing."""
+    float64, strictly decreasing (one step goes from ``sigma_max`` straight to 0)."""
     steps = lattice.check_int(steps, "steps", 1)
     if lattice.check_positive(sigma_min, "sigma_min") >= lattice.check_positive(sigma_max, "sigma_max"):
         raise ValueError(f"sigma_max must be > sigma_min; got sigma_min={sigma_min}, sigma_max={sigma_max}")
@@ -45,7 +45,9 @@ def edm_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = RHO)
 
 
 def _check_schedule(sigmas) -> torch.Tensor:
-    if not isinstance(sigmas, torch.Tensor) or sigmas.dim() != 1 or sigmas.numel() < 2:
+    if not isinstance(sigmas, torch.Tensor):
+        raise TypeError(f"sigmas must be a 1D torch.Tensor of noise levels (e.g. edm_sigmas(...)); got {type(sigmas).__name__}")
+    if sigmas.dim() != 1 or sigmas.numel() < 2:
         raise ValueError("sigmas must be a 1D tensor of at least two noise levels (e.g. edm_sigmas(...))")
     sigmas = sigmas.to(torch.float64)
     if not (torch.isfinite(sigmas).all() and (sigmas[:-1] > sigmas[1:]).all() and sigmas[-1] == 0
@@ -63,6 +65,9 @@ def _check_model(model) -> nn.Module:
 def _score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     with torch.no_grad():
         out = model(x, sigma)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        raise ValueError(f"model(x, sigma) must return a tensor of x's shape {tuple(x.shape)}; got "
+                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
     if not bool(torch.isfinite(out).all()):
         raise FloatingPointError(f"the model's score became NaN or inf at sigma={sigma:.4g}")
     return out.to(x.dtype)
@@ -70,7 +75,7 @@ def _score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, progress: bool = True) -> torch.Tensor:
     """Integrate the probability-flow ODE from ``x`` (at ``sigmas[0]``) down the schedule with Heun's method;
-    returns the field at ``sigma = 0``, same shape and dtype as ``x``. Deterministic given ``x``."""
+    returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. Deterministic given ``x``."""
     model, sigmas = _check_model(model), _check_schedule(sigmas)
     x = lattice.check_field(x, "x").to(model_dtype(model))
     for i in progress_bar(len(sigmas) - 1, "probability-flow ODE", progress):
@@ -87,7 +92,7 @@ def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, pr
 def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator,
                 progress: bool = True) -> torch.Tensor:
     """Integrate the reverse SDE from ``x`` (at ``sigmas[0]``) with Euler-Maruyama, the noise from
-    ``generator``; returns the field at ``sigma = 0``, same shape and dtype as ``x``."""
+    ``generator``; returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype."""
     model, sigmas = _check_model(model), _check_schedule(sigmas)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
@@ -102,7 +107,7 @@ def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generat
 
 def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sigma_min: float = 0.002,
              method: str = "ode", seed: int = 0, rho: float = RHO, progress: bool = True) -> torch.Tensor:
-    """``n`` samples ``(n, L, L)`` of ``model``'s distribution at size ``L``: noise ``N(0, sigma_max^2)``
+    """``n`` samples ``(n, L, L)`` (in the model's dtype) of ``model``'s distribution at size ``L``: noise ``N(0, sigma_max^2)``
     taken down ``edm_sigmas(steps, sigma_min, sigma_max, rho)`` by ``method`` "ode" (``probability_flow``,
     2 model calls per step but the last) or "sde" (``reverse_sde``), all draws from ``seed``."""
     n, L = lattice.check_int(n, "n", 1), lattice.check_L(L)

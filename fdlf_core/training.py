@@ -274,6 +274,15 @@ def _split_sample(sample, n: int, L: int, call: str) -> tuple[torch.Tensor, torc
         if not isinstance(field, torch.Tensor) or field.shape[0] != n or field.shape[-1] != L:
             raise ValueError(f"{call}.field must be a tensor of {n} samples of size {L}; got "
                              f"{tuple(field.shape) if isinstance(field, torch.Tensor) else type(field).__name__}")
+        # the mask must have the field's dimensions, each equal or 1 (and n samples): a mask missing a
+        # dimension would broadcast against the wrong one, e.g. samples against channels when n == d_c
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != field.dim() \
+                or mask.shape[0] != n or any(m not in (1, f) for m, f in zip(mask.shape[1:], field.shape[1:])):
+            raise ValueError(f"{call}.mask must be a bool tensor with field's dimensions {tuple(field.shape)}, "
+                             f"each equal or 1; got {tuple(mask.shape) if isinstance(mask, torch.Tensor) else mask!r}")
+        if not isinstance(condition, dict):
+            raise TypeError(f"{call}.condition() must return a dict of model keyword inputs; got "
+                            f"{type(condition).__name__}")
         return field, mask, condition
     if not isinstance(sample, torch.Tensor) or tuple(sample.shape) != (n, L, L):
         raise ValueError(f"{call} must return a ({n}, {L}, {L}) tensor or a ConditionedSample; got "
@@ -452,11 +461,13 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     bar = progress_bar(cfg.steps, f"exact-score fit L={cfg.L}", progress)
     for step in bar:
         sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
-        x, _, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
+        x, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
         if step == 0:
             _check_call(model, condition)
         target = data.score(sample).to(dtype)
         out = model(x.to(dtype), cfg.sigma_min, **condition)
+        if mask is not None:  # the score exists on the masked coordinates only (the target is 0 elsewhere)
+            out = out * mask
         loss = ((out - target) ** 2).sum() / (target ** 2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

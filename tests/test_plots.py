@@ -63,3 +63,36 @@ def test_ablation_table_puts_each_recipe_beside_the_floor(summary2d):
     assert list(cols["train s / run"]) == ["30", "60", ""]
     alone = dict(zip(*(lambda t: (t.header.values, t.cells.values))(plots.ablation_table(rows).data[0])))
     assert list(alone["recipe"]) == ["original", "new"] and "(" not in alone["medium_range R_eff=4"][0]
+
+
+def test_the_fig3_figures_draw_the_summary_and_the_sample():
+    import math
+
+    import torch
+
+    from fdlf_core.experiments.hardvalid3d import SUMMARY_SCHEMA
+    from fdlf_core.hardvalid import teacher
+
+    rows = []
+    for f, ratio in (("hv_local", 0.03), ("hv_long", 11.8)):
+        for L in (8, 16):
+            row = {k: math.nan for k in SUMMARY_SCHEMA}
+            row.update(family=f, train_L=8, L=L, n_seeds=1, score_rmse_mean=0.5 + L / 100, score_rmse_within_se=0.01,
+                       near_of_total_mean=0.3, far_of_total_mean=0.9 if L == 16 else math.nan, far_of_total_within_se=0.02,
+                       near_of_total_within_se=0.01, far_to_near_mean=ratio, far_to_near_within_se=0.1)
+            rows.append(row)
+    fig = plots.hard_valid_sweep(rows)
+    rmse = next(t for t in fig.data if t.name == "hv_long")
+    assert list(rmse.x) == [8, 16] and list(rmse.y) == [0.58, 0.66] and list(rmse.error_y.array) == [0.01, 0.01]
+    far = next(t for t in fig.data if t.name == "hv_long far")
+    assert list(far.x) == [16] and list(far.error_y.array) == [0.02]  # NaN (not measured) is left out
+    bars = [t for t in fig.data if isinstance(t, go.Bar)]
+    assert [b.y[0] for b in bars] == [0.03, 11.8] and "trained at L=8" in fig.layout.xaxis.title.text
+    t = teacher.make("hv_local", embed=4, hidden=8)
+    s = t.sample(1, 6, generator=torch.Generator().manual_seed(0))
+    sample = plots.hard_valid_sample(s.b[0], s.a[0], s.c[0])
+    segments = sum(sum(v is None for v in trace.x) for trace in sample.data if trace.mode == "lines")
+    assert segments == int(sum(bin(int(v)).count("1") for v in s.b[0].flatten())) // 2  # one per matched port pair
+    probe = teacher.central_probe(s)
+    heat = plots.hard_valid_response_slice(teacher.response_magnitude(t, s, probe), probe, R=2)
+    assert heat.layout.shapes[0].x0 == probe[0] - 2.5 and len(heat.data[0].z) == 6

@@ -19,10 +19,11 @@ def _sample(family: str, L: int, seed: int) -> hv.State:
 
 
 @functools.lru_cache(maxsize=16)
-def _response(family: str, L: int, seed: int, probe: tuple[int, int, int]) -> torch.Tensor:
-    """``sum_channel |d s[channel, probe] / d c|``-ready rows summed over the output channel, ``(d_c, L, L, L)``."""
-    t = hv.make(family)
-    return sum(t.response(_sample(family, L, seed), probe, ch)[0].abs() for ch in range(t.config.d_c))
+def _response(family: str, L: int, seed: int) -> tuple[tuple[int, int, int], torch.Tensor]:
+    """The central probe of the sample and ``hv.response_magnitude`` there, ``(d_c, L, L, L)``."""
+    state = _sample(family, L, seed)
+    probe = hv.central_probe(state)
+    return probe, hv.response_magnitude(hv.make(family), state, probe)
 
 
 def _replace(fig: go.Figure, new: go.Figure) -> None:
@@ -55,11 +56,7 @@ class HardValidExplorer(Explorer):
 
     def update(self, family: str, L: int, seed: int, R_eff: int) -> str:
         state = _sample(family, L, seed)
-        sites = state.occupied()[0].nonzero().tolist()
-        if not sites:
-            return f"this sample at L={L} has no occupied site; try another seed"
-        probe = tuple(min(sites, key=lambda q: sum(abs(v - L // 2) for v in q)))
-        row = _response(family, L, seed, probe)
+        probe, row = _response(family, L, seed)
         _replace(self.figures["sample"], plots.hard_valid_sample(state.b[0], state.a[0], state.c[0],
                                                                   title=f"{family}, seed {seed}"))
         _replace(self.figures["response"], plots.hard_valid_response_slice(row, probe, R=R_eff,

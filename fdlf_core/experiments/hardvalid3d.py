@@ -29,9 +29,8 @@ from ..hardvalid.teacher import FAMILIES, HardValidConfig, HardValidTeacher, far
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 
 METRICS = ("score_rmse", "near", "far", "near_of_total", "far_of_total")
-SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
-                  **{f"{m}_{s}": float for m in METRICS for s in ("mean", "sem", "within_se")},
-                  "far_to_near_mean": float, "far_to_near_sem": float}
+SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "train_L": int, "L": int, "n_seeds": int,
+                  **{f"{m}_{s}": float for m in (*METRICS, "far_to_near") for s in ("mean", "sem", "within_se")}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,22 +134,21 @@ class HardValidExperiment:
 
     @staticmethod
     def summarize(rows: Iterable[dict]) -> list[dict]:
-        """One dict per (family, blocks, L): per metric the mean and s.e.m. over seeds (``_mean``, ``_sem``)
-        and the mean within-run standard error (``_within_se``); the teacher's far-to-near ratio likewise.
-        Metrics not measured at an L are NaN."""
+        """One dict per (family, blocks, train L, L): per metric the mean and s.e.m. over seeds (``_mean``,
+        ``_sem``) and the mean within-run standard error (``_within_se``); the teacher's far-to-near ratio
+        likewise. Metrics not measured at an L are NaN."""
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
-            groups[(r["family"], r["blocks"], r["R_eff"], r["L"])].append(r)
+            groups[(r["family"], r["blocks"], r["R_eff"], r["train_L"], r["L"])].append(r)
         out = []
-        for (family, blocks, R_eff, L), rs in sorted(groups.items()):
-            entry = {"family": family, "blocks": blocks, "R_eff": R_eff, "L": L, "n_seeds": len(rs)}
-            for m in METRICS:
+        for (family, blocks, R_eff, train_L, L), rs in sorted(groups.items()):
+            entry = {"family": family, "blocks": blocks, "R_eff": R_eff, "train_L": train_L, "L": L,
+                     "n_seeds": len(rs)}
+            for m in (*METRICS, "far_to_near"):
                 vals = [float(r[m]) for r in rs if r.get(m) is not None]
                 ses = [float(r[f"{m}_se"]) for r in rs if r.get(f"{m}_se") is not None]
                 entry.update({f"{m}_mean": stats.mean(vals), f"{m}_sem": stats.sem(vals),
                               f"{m}_within_se": stats.mean(ses)})
-            ratios = [float(r["far_to_near"]) for r in rs]
-            entry.update(far_to_near_mean=stats.mean(ratios), far_to_near_sem=stats.sem(ratios))
             out.append(entry)
         return out
 

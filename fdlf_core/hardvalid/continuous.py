@@ -35,7 +35,7 @@ class Context:
 
     The couplings' conditioners see the motif and label embeddings; a convolution of an embedding lookup is
     a convolution of the one-hot classes with the embedding folded into the weights, which is the same map
-    at 13 input channels instead of 2 ``E`` = 32 (the conditioner convolution is most of the teacher's cost).
+    at 13 context channels instead of 2 ``E`` = 32 (the conditioner convolution is most of the teacher's cost).
     """
 
     occ: torch.Tensor

@@ -16,12 +16,15 @@ Samples and probes come from ``seed`` alone: two models evaluated with one seed 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from .. import lattice, stats
-from ..diagnostics import DELTA, FAR_BAND, NEAR_BAND, SIGMA_EVAL, UNDEFINED_BELOW
+from ..diagnostics import DELTA, FAR_BAND, NEAR_BAND, SIGMA_EVAL, UNDEFINED_BELOW, band_errors, check_delta
 from ..models import model_dtype
+from .ports import check_L3
 from .teacher import HardValidTeacher, State, distance_map3
 
 
@@ -30,7 +33,7 @@ def _check_common(model, teacher, L, n, batches, seed, sigma):
         raise TypeError(f"model must be a torch.nn.Module with forward(c, sigma, b, a); got {type(model).__name__}")
     if not isinstance(teacher, HardValidTeacher):
         raise TypeError(f"teacher must be a fdlf_core.hardvalid.HardValidTeacher; got {type(teacher).__name__}")
-    return (lattice.check_int(L, "L", 2), lattice.check_int(n, "n", 1), lattice.check_int(batches, "batches", 1),
+    return (check_L3(L), lattice.check_int(n, "n", 1), lattice.check_int(batches, "batches", 1),
             lattice.check_int(seed, "seed", 0), lattice.check_positive(sigma, "sigma"))
 
 
@@ -52,7 +55,7 @@ def score_rmse(model: nn.Module, teacher: HardValidTeacher, L: int, n: int = 2, 
     """Occupied-site clean-score relative RMSE on ``batches`` batches of ``n`` fresh samples at size ``L``.
 
     Returns ``{"value"``: over all batches pooled, ``"stderr"``: the standard error of the per-batch values
-    (NaN for one batch), ``"per_batch"``: the list of them``}``.
+    (NaN for one batch; the error bar of the pooled value, as for a mean), ``"per_batch"``: the list of them``}``.
     """
     L, n, batches, seed, sigma = _check_common(model, teacher, L, n, batches, seed, sigma)
     gen = torch.Generator().manual_seed(seed)
@@ -62,11 +65,14 @@ def score_rmse(model: nn.Module, teacher: HardValidTeacher, L: int, n: int = 2, 
         exact = teacher.score(state)
         err2.append(float(((model_score(model, state, sigma) - exact) ** 2).sum()))
         ref2.append(float((exact ** 2).sum()))
+        if ref2[-1] == 0:
+            raise ValueError(f"an evaluation batch of {n} sample(s) at L={L} has no occupied site (its exact score "
+                             f"is 0); use a larger L or n")
     per_batch = [(e / r) ** 0.5 for e, r in zip(err2, ref2)]
     return {"value": (sum(err2) / sum(ref2)) ** 0.5, "stderr": stats.sem(per_batch), "per_batch": per_batch}
 
 
-def _probe(state: State, gen: torch.Generator) -> tuple[int, int, int]:
+def _random_probe(state: State, gen: torch.Generator) -> tuple[int, int, int]:
     sites = state.occupied()[0].nonzero()
     if sites.shape[0] == 0:
         raise ValueError(f"a sample at L={state.L} has no occupied site to probe; use a larger L")
@@ -98,35 +104,35 @@ def response_errors(model: nn.Module, teacher: HardValidTeacher, L: int, n: int 
     if L - 1 < FAR_BAND[0]:
         raise ValueError(f"L must be >= {FAR_BAND[0] + 1} for response_errors (the far band starts at distance "
                          f"{FAR_BAND[0]}); got {L}")
-    if not 0 < lattice.check_positive(delta, "delta") <= 1:
-        raise ValueError(f"delta must be in (0, 1] (a finite-difference step; default {DELTA}); got {delta}")
+    delta = check_delta(delta)
     gen = torch.Generator().manual_seed(seed)
     error, band = torch.zeros(repeats, 2, dtype=torch.float64), torch.zeros(repeats, 2, dtype=torch.float64)
     for r in range(repeats):
         states = teacher.sample(n, L, generator=gen)
         for k in range(n):
             one = states[k]
-            d_exact, d_model = _band_responses(model, teacher, one, _probe(one, gen), delta, sigma)
+            d_exact, d_model = _band_responses(model, teacher, one, _random_probe(one, gen), delta, sigma)
             error[r] += ((d_model - d_exact) ** 2).sum(-1)
             band[r] += (d_exact ** 2).sum(-1)
-
-    def measures(err: torch.Tensor, ref: torch.Tensor) -> dict[str, float]:
-        share = torch.sqrt(ref / ref.sum())
-        relative = torch.where(share >= UNDEFINED_BELOW, torch.sqrt(err / ref), torch.tensor(float("nan")))
-        of_total = torch.sqrt(err / ref.sum())
-        return {"near": float(relative[0]), "far": float(relative[1]), "near_of_total": float(of_total[0]),
-                "far_of_total": float(of_total[1]), "far_share": float(share[1])}
-
-    pooled = measures(error.sum(0), band.sum(0))
-    per_repeat = [measures(error[r], band[r]) for r in range(repeats)]
-    out: dict[str, object] = {k: v for k, v in pooled.items() if k != "far_share"}
-    for key in ("near", "far", "near_of_total", "far_of_total"):
-        out[f"{key}_stderr"] = stats.sem([m[key] for m in per_repeat])
+    pooled = band_errors(error.sum(0), band.sum(0))
+    # each repeat's value with the pooled value's definedness: a relative band error is undefined for the
+    # whole set (NaN) or measured in every repeat that has a response in that band
+    keys = ("near", "far", "near_of_total", "far_of_total")
+    per_repeat = {key: [] for key in keys}
+    for r in range(repeats):
+        for b, key in enumerate(("near", "far")):
+            if band[r, b] > 0:
+                per_repeat[key].append(float(torch.sqrt(error[r, b] / band[r, b])))
+            if band[r].sum() > 0:
+                per_repeat[f"{key}_of_total"].append(float(torch.sqrt(error[r, b] / band[r].sum())))
+    out: dict[str, object] = {key: pooled[key] for key in keys}
+    for key in keys:
+        out[f"{key}_stderr"] = math.nan if math.isnan(pooled[key]) else stats.sem(per_repeat[key])
     out["definition"] = {
         "near_band": list(NEAR_BAND), "far_band": [FAR_BAND[0], L - 1], "delta": delta, "sigma": sigma, "n": n,
         "repeats": repeats, "seed": seed, "probe": "uniform over the occupied sites of each sample",
         "perturbation": "shift delta of every coordinate on the band's occupied sites",
         "normalisation": "sqrt(sum (ds_model - ds_exact)^2 / sum ds_exact^2) at the probe, both coordinates",
         "undefined_below": UNDEFINED_BELOW, "far_share": pooled["far_share"],
-        "stderr": "standard error of the per-repeat values"}
+        "stderr": "standard error of the per-repeat values (repeats with a response in the band)"}
     return out

@@ -42,7 +42,7 @@ FAMILIES: dict[str, HardValidConfig] = {
     "hv_local": HardValidConfig("hv_local", smoother_depth=0),
     "hv_medium": HardValidConfig("hv_medium", smoother_depth=1, cutoff=3, power=-1.0, strength=0.6),
     # strength 10: the smoother's weights are normalised over its whole ball (the same rule at every L), so at
-    # the 2D families' strengths (< 1) the far sites' share of the score's variance is ~0.5 % and a radius-4
+    # the 2D families' strengths (< 1) the far sites hold ~0.5 % of a Jacobian row's squared mass and a radius-4
     # model loses nothing measurable in RMSE; at 10 the Jacobian rows' squared mass beyond distance 4 is
     # 0 / 19 / 47 % at L = 8 / 12 / 24 (probe at the centre), so the score itself reaches past R_eff = 4
     "hv_long": HardValidConfig("hv_long", smoother_depth=2, cutoff=6, power=-0.5, strength=10.0),
@@ -82,7 +82,7 @@ class State:
 
     def __getitem__(self, index) -> "State":
         """The configurations ``index`` (an int keeps the batch dimension)."""
-        index = slice(index, index + 1) if isinstance(index, int) else index
+        index = slice(index, index + 1 or None) if isinstance(index, int) else index
         return State(self.b[index], self.a[index], self.c[index])
 
 
@@ -121,7 +121,8 @@ class HardValidTeacher:
         """``n`` exact samples on the ``L^3`` box (``L`` even, >= 2)."""
         n = lattice.check_int(n, "n", 1)
         L = ports.check_L3(L)
-        lattice.check_memory(n * L ** 3 * (self.config.hidden + 2 * self.config.embed), 8 * 4,
+        channels = self.config.hidden + labels.N_MOTIFS + self.config.K + self.config.d_c  # conditioner in/out
+        lattice.check_memory(n * L ** 3 * channels, 8 * 4,
                              f"{n} hard-valid sample(s) of L={L}", "sites x conditioner channels")
         b = ports.sample_ports(self.port_logits, n, L, generator=generator)
         a = labels.sample_labels(self.types, b, generator=generator)
@@ -181,22 +182,38 @@ def distance_map3(L: int, site: tuple[int, int, int]) -> torch.Tensor:
     return torch.maximum(torch.maximum(x[:, None, None], y[None, :, None]), z[None, None, :])
 
 
+def central_probe(state: State) -> tuple[int, int, int]:
+    """The occupied site nearest the centre (L1 distance) of the first configuration of ``state``; ``ValueError``
+    if it has none."""
+    sites = state.occupied()[0].nonzero().tolist()
+    if not sites:
+        raise ValueError(f"the configuration at L={state.L} has no occupied site; use a larger L or another sample")
+    return tuple(min(sites, key=lambda q: sum(abs(v - state.L // 2) for v in q)))
+
+
+def response_magnitude(teacher: HardValidTeacher, state: State, site: tuple[int, int, int]) -> torch.Tensor:
+    """``sum_channel |d s[channel, site] / d c|`` of the first configuration of ``state``: how strongly the
+    score at ``site`` responds to each coordinate, ``(d_c, L, L, L)``."""
+    one = state[0]
+    return sum(teacher.response(one, site, ch)[0].abs() for ch in range(teacher.config.d_c))
+
+
 def far_to_near(teacher: HardValidTeacher, L: int, n: int = 4, seed: int = 0) -> torch.Tensor:
     """The teacher's own far-to-near response ratio (Fig. 3's inset), exact: for ``n`` samples at size ``L``,
-    the occupied site nearest the centre as probe, ``sum |d s_probe / d c_j|`` over ``j`` in the far band
-    (distance >= ``diagnostics.FAR_BAND[0]``) divided by the same over the near band
+    the occupied site nearest the centre as probe (``central_probe``), ``sum |d s_probe / d c_j|`` over ``j``
+    in the far band (distance >= ``diagnostics.FAR_BAND[0]``) divided by the same over the near band
     (``diagnostics.NEAR_BAND``), summed over both coordinate channels. Returns ``(n,)``."""
     state = teacher.sample(n, L, generator=torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0)))
     ratios = []
     for k in range(n):
         one = state[k]
-        sites = one.occupied()[0].nonzero().tolist()
-        if not sites:
-            raise ValueError(f"sample {k} at L={L} has no occupied site; use a larger L")
-        probe = tuple(min(sites, key=lambda q: sum(abs(v - L // 2) for v in q)))
-        row = sum(teacher.response(one, probe, ch)[0].abs().sum(0) for ch in range(teacher.config.d_c))
+        probe = central_probe(one)
+        row = response_magnitude(teacher, one, probe).sum(0)
         dist = distance_map3(L, probe)
         near = row[(dist >= NEAR_BAND[0]) & (dist <= NEAR_BAND[1])].sum()
+        if near == 0:
+            raise ValueError(f"sample {k} at L={L} has no near-band response at its probe {probe} (an isolated "
+                             f"site): the ratio is undefined; use another seed or a larger L")
         ratios.append(row[dist >= FAR_BAND[0]].sum() / near)
     return torch.stack(ratios)
 

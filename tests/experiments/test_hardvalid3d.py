@@ -65,7 +65,8 @@ def test_run_rows_summary_and_resume(tiny, tmp_path):
 
 def _summary(rmse: dict, ratios=(0.03, 0.1, 0.3)):
     ratio = dict(zip(("hv_local", "hv_medium", "hv_long"), ratios))
-    return [{"family": f, "L": L, "score_rmse_mean": v, "far_to_near_mean": ratio[f]} for (f, L), v in rmse.items()]
+    return [{"family": f, "train_L": 8, "L": L, "score_rmse_mean": v, "far_to_near_mean": ratio[f]}
+            for (f, L), v in rmse.items()]
 
 
 def test_fig3_claims_can_fail():
@@ -81,6 +82,9 @@ def test_fig3_claims_can_fail():
     assert [c.passed for c in paper.claims("fig3", bad)] == [False, False, False, False, False]
     with pytest.raises(ValueError, match="incomplete"):
         paper.claims("fig3", _summary({("hv_local", 8): 0.3, ("hv_local", 16): 0.3}))
+    with pytest.raises(ValueError, match="incomplete"):  # hv_long without L=16
+        paper.claims("fig3", _summary({k: 0.3 for k in [(f, L) for f in ("hv_local", "hv_medium", "hv_long")
+                                                          for L in sizes] if k != ("hv_long", 16)}))
 
 
 def test_the_committed_paper_results_load_and_hold_the_claims():

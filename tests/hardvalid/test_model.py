@@ -17,7 +17,7 @@ def test_the_receptive_radius_is_exactly_2b_plus_2(blocks):
     s = T.sample(1, L, generator=torch.Generator().manual_seed(blocks))
     b, a = s.b, s.a
     c = torch.randn(1, 2, L, L, L, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
-    probe = tuple(min(s.occupied()[0].nonzero().tolist(), key=lambda q: sum(abs(v - L // 2) for v in q)))
+    probe = teacher.central_probe(s)
     out = net(c, 0.3, b, a)
     (grad,) = torch.autograd.grad(out[(0, 0, *probe)], c)
     dist = teacher.distance_map3(L, probe)

@@ -78,7 +78,7 @@ def test_the_far_to_near_ratio_orders_the_families():
 def test_the_clean_response_stays_within_twice_the_teachers_radius():
     t = teacher.make("hv_local", seed=0, **SMALL)
     s = t.sample(1, 20, generator=torch.Generator().manual_seed(7))
-    probe = tuple(min(s.occupied()[0].nonzero().tolist(), key=lambda q: sum(abs(v - 10) for v in q)))
+    probe = teacher.central_probe(s)
     row = t.response(s, probe)[0].abs().sum(0)
     dist = teacher.distance_map3(20, probe)
     assert t.locality_radius == 4 and row[dist > 2 * t.locality_radius].max() == 0 and row[dist == 1].max() > 0

@@ -46,14 +46,34 @@ def test_the_masked_loss_is_the_mean_over_occupied_coordinates():
     gen = torch.Generator().manual_seed(1)
     s = T.sample(2, 4, generator=gen)
     net = model.LocalCNN3D(SMALL)
+    score = lambda x, sig: net(x, sig, s.b, s.a) + 1.0  # non-zero off the mask: the mask must drop it there
     sigma = torch.tensor([0.1, 0.5], dtype=torch.float64)
     eps = torch.randn(s.c.shape, generator=gen, dtype=torch.float64).float() * s.mask
     x0 = s.c.float()
-    loss = training._dsm_residual(lambda x, sig: net(x, sig, s.b, s.a), x0, sigma, eps, weight_power=1.0, mask=s.mask)
+    loss = training._dsm_residual(score, x0, sigma, eps, weight_power=1.0, mask=s.mask)
     sig = sigma.float()[:, None, None, None, None]
-    r = (sig * net(x0 + sig * eps, sigma, s.b, s.a) + eps) ** 2
+    r = (sig * score(x0 + sig * eps, sigma) + eps) ** 2
     by_hand = torch.stack([r[k][s.mask[k].expand_as(r[k])].mean() for k in range(2)]) * sigma.float() ** -1
     torch.testing.assert_close(loss, by_hand)
+    assert not torch.allclose(r.mean(dim=(1, 2, 3, 4)) * sigma.float() ** -1, by_hand)  # the unmasked mean differs
+
+
+def test_a_mask_that_does_not_match_the_field_is_refused():
+    class BadMask:
+        config = T.config
+
+        def sample(self, n, L, generator=None):
+            return _Masked(T.sample(n, L, generator=generator))
+
+    class _Masked:
+        def __init__(self, s):
+            self.field, self.mask, self._s = s.c, s.occupied(), s  # (n, L, L, L): one dimension short
+
+        def condition(self):
+            return self._s.condition()
+
+    with pytest.raises(ValueError, match="mask must be a bool tensor with field's dimensions"):
+        training.train_dsm(BadMask(), model.LocalCNN3D(SMALL), training.TrainConfig(4, 1, 2), progress=False)
 
 
 def test_conditioned_dsm_is_reproducible_and_checkpoints_round_trip(tmp_path):
