@@ -8,7 +8,7 @@ The forward process is the variance-exploding one DSM trains on: ``y = x + sigma
   at 0), as in EDM (Karras et al. 2022, Algorithm 1 without churn);
 * the reverse SDE, Euler-Maruyama: ``x <- x + (sigma_i^2 - sigma_(i+1)^2) s(x, sigma_i) + sqrt(sigma_i^2 -
   sigma_(i+1)^2) z``. Its bias is O(1 / steps): with the exact score of a Gaussian field, +5 % variance at
-  200 steps and +1 % at 1000 (``tests/test_sampling.py``). Langevin corrector steps (Song et al. 2021) are
+  200 steps and +1 % at 1000 (``tests/test_reverse_diffusion.py``). Langevin corrector steps (Song et al. 2021) are
   not offered: at snr 0.16 they made that bias larger, not smaller (+8 % at 1000 steps with one).
 
 ``edm_sigmas`` gives EDM's schedule ``(sigma_max^(1/rho) + i / (N - 1) (sigma_min^(1/rho) -
