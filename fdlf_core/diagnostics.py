@@ -48,16 +48,18 @@ def _check_common(model, teacher, L, n, seed, sigma):
             lattice.check_positive(sigma, "sigma"))
 
 
-def _model_score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Model score at ``sigma`` in float64, evaluated in the model's own dtype without autograd."""
+def model_score(model: nn.Module, x: torch.Tensor, sigma: float, **condition) -> torch.Tensor:
+    """Model score at ``sigma`` in float64, evaluated in the model's own dtype without autograd; a
+    conditioned model (the 3D hard-valid one) gets its discrete inputs as ``condition`` keywords."""
+    inputs = "".join(f", {name}" for name in condition)
     with torch.no_grad():
-        out = model(x.to(model_dtype(model)), sigma)
+        out = model(x.to(model_dtype(model)), sigma, **condition)
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-        raise ValueError(f"model(x, sigma) must return a tensor of the input's shape {tuple(x.shape)}; got "
+        raise ValueError(f"model(x, sigma{inputs}) must return a tensor of the input's shape {tuple(x.shape)}; got "
                          f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
     if not bool(torch.isfinite(out).all()):  # a diverged model: say so rather than report an RMSE of nan
-        raise ValueError(f"model(x, sigma={sigma}) returned NaN or inf on {x.shape[0]} field(s) of L={x.shape[-1]}; "
-                         f"the model is broken (diverged training?), not the input")
+        raise ValueError(f"model(x, sigma={sigma}{inputs}) returned NaN or inf on {x.shape[0]} field(s) of "
+                         f"L={x.shape[-1]}; the model is broken (diverged training?), not the input")
     return out.to(torch.float64)
 
 
@@ -70,7 +72,7 @@ def score_rmse(model: nn.Module, teacher: Teacher, L: int, n: int = 8, seed: int
     L, n, seed, sigma = _check_common(model, teacher, L, n, seed, sigma)
     x = teacher.sample(n, L, generator=torch.Generator().manual_seed(seed))
     exact = teacher.score(x)
-    err = _model_score(model, x, sigma) - exact
+    err = model_score(model, x, sigma) - exact
     return float(torch.sqrt((err ** 2).sum() / (exact ** 2).sum()))
 
 
@@ -98,7 +100,7 @@ def _band_responses(model, teacher, x, probes, dist, bands, delta, sigma):
     pr, pc = probes[rows, 0], probes[rows, 1]
     at_probe = lambda s: s[torch.arange(s.shape[0]), pr, pc].reshape(len(bands) + 1, n)
     exact = at_probe(teacher.score(xs))
-    learned = at_probe(_model_score(model, xs, sigma))
+    learned = at_probe(model_score(model, xs, sigma))
     return exact[1:] - exact[0], learned[1:] - learned[0]
 
 

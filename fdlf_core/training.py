@@ -267,8 +267,9 @@ class _Batch:
     condition: dict
 
 
-def _split_sample(sample, n: int, L: int, call: str) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+def _split_sample(sample, n: int, L: int) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
     """``(field, mask, condition)`` of what a data source's ``sample(n, L)`` returned, checked."""
+    call = f"data.sample({n}, {L})"
     if isinstance(sample, ConditionedSample):
         field, mask, condition = sample.field, sample.mask, sample.condition()
         if not isinstance(field, torch.Tensor) or field.shape[0] != n or field.shape[-1] != L:
@@ -293,7 +294,7 @@ def _split_sample(sample, n: int, L: int, call: str) -> tuple[torch.Tensor, torc
 def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> _Batch:
     """One step's data, in this order from ``gen``: clean samples, noise levels, noise ``eps``."""
     sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
-    x0, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
+    x0, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L)
     x0 = x0.to(dtype)
     sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen)
     eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
@@ -461,7 +462,7 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     bar = progress_bar(cfg.steps, f"exact-score fit L={cfg.L}", progress)
     for step in bar:
         sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
-        x, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L, f"data.sample({cfg.batch_size}, {cfg.L})")
+        x, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L)
         if step == 0:
             _check_call(model, condition)
         target = data.score(sample).to(dtype)

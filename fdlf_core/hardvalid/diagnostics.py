@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .. import lattice, stats
-from ..diagnostics import DELTA, FAR_BAND, NEAR_BAND, SIGMA_EVAL, UNDEFINED_BELOW, band_errors, check_delta
-from ..models import model_dtype
+from ..diagnostics import (DELTA, FAR_BAND, NEAR_BAND, SIGMA_EVAL, UNDEFINED_BELOW, band_errors, check_delta,
+                           model_score)
 from .ports import check_L3
 from .teacher import HardValidTeacher, State, distance_map3
 
@@ -35,19 +35,6 @@ def _check_common(model, teacher, L, n, batches, seed, sigma):
         raise TypeError(f"teacher must be a fdlf_core.hardvalid.HardValidTeacher; got {type(teacher).__name__}")
     return (check_L3(L), lattice.check_int(n, "n", 1), lattice.check_int(batches, "batches", 1),
             lattice.check_int(seed, "seed", 0), lattice.check_positive(sigma, "sigma"))
-
-
-def model_score(model: nn.Module, state: State, sigma: float) -> torch.Tensor:
-    """The model's score of ``state`` at ``sigma``, ``(n, d_c, L, L, L)`` float64, without autograd."""
-    with torch.no_grad():
-        out = model(state.c.to(model_dtype(model)), sigma, state.b, state.a)
-    if not isinstance(out, torch.Tensor) or out.shape != state.c.shape:
-        raise ValueError(f"model(c, sigma, b, a) must return a tensor of c's shape {tuple(state.c.shape)}; got "
-                         f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
-    if not bool(torch.isfinite(out).all()):
-        raise ValueError(f"model(c, sigma={sigma}, b, a) returned NaN or inf at L={state.L}; the model is broken "
-                         f"(diverged training?), not the input")
-    return out.to(torch.float64)
 
 
 def score_rmse(model: nn.Module, teacher: HardValidTeacher, L: int, n: int = 2, batches: int = 4, seed: int = 0,
@@ -63,7 +50,7 @@ def score_rmse(model: nn.Module, teacher: HardValidTeacher, L: int, n: int = 2, 
     for _ in range(batches):
         state = teacher.sample(n, L, generator=gen)
         exact = teacher.score(state)
-        err2.append(float(((model_score(model, state, sigma) - exact) ** 2).sum()))
+        err2.append(float(((model_score(model, state.c, sigma, b=state.b, a=state.a) - exact) ** 2).sum()))
         ref2.append(float((exact ** 2).sum()))
         if ref2[-1] == 0:
             raise ValueError(f"an evaluation batch of {n} sample(s) at L={L} has no occupied site (its exact score "
@@ -89,7 +76,7 @@ def _band_responses(model, teacher, state: State, probe, delta: float, sigma: fl
     states = State(state.b.expand(3, -1, -1, -1), state.a.expand(3, -1, -1, -1), shifted)
     at_probe = lambda s: s[(slice(None), slice(None), *probe)]           # (3, d_c)
     exact = at_probe(teacher.score(states))
-    learned = at_probe(model_score(model, states, sigma))
+    learned = at_probe(model_score(model, states.c, sigma, b=states.b, a=states.a))
     return exact[1:] - exact[0], learned[1:] - learned[0]
 
 
