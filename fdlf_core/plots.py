@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import plotly.graph_objects as go
+import torch
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -19,6 +20,7 @@ from . import stats
 from .atomic import atomic_write
 from .diagnostics import UNDEFINED_BELOW
 from .paper import REPORTED, format_pm
+from .sampling import METHODS as SAMPLER_ORDER
 
 COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
            "complex_long": "#d62728", "hv_local": "#1f77b4", "hv_medium": "#ff7f0e", "hv_long": "#d62728"}
@@ -372,6 +374,71 @@ def hard_valid_response_slice(row, probe: tuple[int, int, int], R: int | None = 
                            font=dict(color="white"), yshift=10)
     fig.update_layout(title=f"{title} {tuple(probe)}, plane z={z} (L={L})", xaxis_title="x", yaxis_title="y",
                       template="plotly_white", width=700, height=600, yaxis=dict(scaleanchor="x"))
+    return fig
+
+
+def generation_mae(summary: list[dict], title: str = "Table 5: local-observable error of generated samples") -> go.Figure:
+    """Table 5 as curves: the local-observable MAE of generated samples vs generation size ``L`` per family,
+    one panel per sampler (``sampling.METHODS`` order), log y axis; dotted thin, the same MAE between two
+    independent teacher sets (what finite samples alone give); open diamonds, the paper's numbers (it names
+    no sampler, so they are drawn in every panel). Error bars: s.e.m. over seeds, or with one seed the
+    bootstrap standard error."""
+    samplers = [m for m in SAMPLER_ORDER if any(r["sampler"] == m for r in summary)]
+    names = {"sde": "reverse SDE (Euler-Maruyama)", "ode": "probability-flow ODE (Heun)"}
+    fig = make_subplots(rows=1, cols=max(len(samplers), 1), shared_yaxes=True,
+                        subplot_titles=[names.get(m, m) for m in samplers])
+    train_L = "?"
+    for col, sampler in enumerate(samplers, start=1):
+        for fam in _families(summary):
+            rows = sorted((r for r in summary if r["family"] == fam and r["sampler"] == sampler), key=lambda r: r["L"])
+            train_L = rows[0]["train_L"] if rows else train_L
+            for metric, dash, width, label in (("mae", "solid", 2, fam), ("floor_mae", "dot", 1, f"{fam}: teacher vs teacher")):
+                err = [_finite(r[f"{metric}_sem"]) if _finite(r[f"{metric}_sem"]) is not None
+                       else (_finite(r[f"{metric}_within_se"]) or 0.0) for r in rows]
+                fig.add_trace(go.Scatter(x=[r["L"] for r in rows], y=[r[f"{metric}_mean"] for r in rows],
+                                         error_y=dict(type="data", array=err, visible=True), mode="lines+markers",
+                                         name=label, legendgroup=label, showlegend=col == 1,
+                                         line=dict(color=COLOURS[fam], dash=dash, width=width),
+                                         hovertemplate=f"{label} ({sampler})<br>L=%{{x}}<br>MAE=%{{y:.3f}}<extra></extra>"),
+                              row=1, col=col)
+            paper = _paper_trace("table5", "mae", fam, "L", col == 1)
+            if paper:
+                fig.add_trace(paper, row=1, col=col)
+        fig.update_xaxes(title_text=f"generation size L (trained at L={train_L})", row=1, col=col)
+    fig.update_yaxes(type="log", title_text="local-observable MAE", row=1, col=1)
+    fig.update_layout(title=title, template="plotly_white", width=1100,
+                      legend=dict(orientation="h", y=-0.25, x=0))
+    return fig
+
+
+def observable_errors(rows: list[dict], title: str = "Absolute error of each local observable") -> go.Figure:
+    """Grouped bars: the absolute error of each observable (``observables.OBSERVABLES``) of one generated set
+    per family, from result rows (``abs_error``; one row per family, e.g. one seed, sampler and size)."""
+    fig = go.Figure()
+    for row in sorted(rows, key=lambda r: list(COLOURS).index(r["family"])):
+        names = list(row["abs_error"])
+        fig.add_trace(go.Bar(x=names, y=[row["abs_error"][k] for k in names], name=row["family"],
+                             marker_color=COLOURS[row["family"]],
+                             hovertemplate=f"{row['family']}<br>%{{x}}: |generated - teacher| = %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=title, barmode="group", yaxis_title="|generated - teacher|", yaxis_type="log",
+                      template="plotly_white", width=900, legend=dict(orientation="h", y=-0.2, x=0))
+    return fig
+
+
+def sample_grid(fields: dict[str, torch.Tensor], title: str = "Samples") -> go.Figure:
+    """Heatmaps side by side, one per named ``(L, L)`` field, on one shared colour scale (e.g. a teacher
+    sample next to generated ones)."""
+    names = list(fields)
+    lo = min(float(torch.as_tensor(f).min()) for f in fields.values())
+    hi = max(float(torch.as_tensor(f).max()) for f in fields.values())
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03)
+    for col, name in enumerate(names, start=1):
+        fig.add_trace(go.Heatmap(z=torch.as_tensor(fields[name]).tolist(), zmin=lo, zmax=hi, colorscale="RdBu",
+                                 showscale=col == len(names), hovertemplate=f"{name}<br>x=%{{x}}, y=%{{y}}<br>%{{z:.2f}}<extra></extra>"),
+                      row=1, col=col)
+        fig.update_yaxes(scaleanchor=f"x{'' if col == 1 else col}", showticklabels=False, row=1, col=col)
+        fig.update_xaxes(showticklabels=False, row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white", width=300 * len(names) + 100, height=380)
     return fig
 
 

@@ -158,7 +158,8 @@ def read_runs(path: str | os.PathLike) -> list[dict]:
         if not isinstance(row, dict) or "run_id" not in row or "L" not in row:
             raise ValueError(f"{path} line {k} is not an fdlf run row (no run_id/L); move the file away")
         rows.append(row)
-    unique = {(r["run_id"], r["L"]): r for r in rows}  # a row written twice counts once
+    # a row written twice counts once; a run has one row per evaluation size, per sampler for Table 5
+    unique = {(r["run_id"], r["L"], r.get("sampler")): r for r in rows}
     return list(unique.values())
 
 

@@ -28,6 +28,8 @@ from .models import model_dtype
 from .progress import bar as progress_bar
 
 RHO = 7.0  # EDM's schedule exponent
+METHODS = ("sde", "ode")  # generate's samplers, in the order tables list them
+SIGMA_MIN = 0.002  # where generation stops (EDM's): below the training sigma_min, the model's clean-score limit
 
 
 def edm_sigmas(steps: int, sigma_min: float, sigma_max: float, rho: float = RHO) -> torch.Tensor:
@@ -111,8 +113,8 @@ def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sig
     taken down ``edm_sigmas(steps, sigma_min, sigma_max, rho)`` by ``method`` "ode" (``probability_flow``,
     2 model calls per step but the last) or "sde" (``reverse_sde``), all draws from ``seed``."""
     n, L = lattice.check_int(n, "n", 1), lattice.check_L(L)
-    if method not in ("ode", "sde"):
-        raise ValueError(f"method must be 'ode' or 'sde'; got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     sigmas = edm_sigmas(steps, sigma_min, sigma_max, rho)
     gen = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
     x = sigma_max * torch.randn(n, L, L, generator=gen, dtype=torch.float64)

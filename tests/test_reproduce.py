@@ -23,7 +23,9 @@ ARTIFACTS = {"fig1": ("comparison.csv", "fig1a_score_rmse.html", "fig1b_response
              "fig2": ("comparison.csv", "fig2_receptive_field.html", "table3.html"),
              "ablation": ("ablation_table.html",),
              "fig3": ("fig3_hard_valid.html", "fig3_sample.html", "fig3_response_hv_long.html"),
-             "fig4": ("fig4_boundary_response.html", "fig4_response_profile.html", "fig4_correlation_length.html")}
+             "fig4": ("fig4_boundary_response.html", "fig4_response_profile.html", "fig4_correlation_length.html"),
+             "table5": ("comparison.csv", "table5_generation_mae.html", "table5_observable_errors.html",
+                        "table5_samples_complex_long.html")}
 
 
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
@@ -66,8 +68,10 @@ KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma")}
 # to 8 and 14 (the paper profile's 1500 steps at width 64 separate them; issue 14's study: 0.303 -> 0.210).
 # Fig. 3's quick model (width 16, 150 steps) stays near the Gaussian baseline (RMSE ~0.93 for every teacher),
 # so the long teacher's missing far response cannot show against it; the paper profile trains 3000 steps.
+# Table 5's quick model (200 DSM steps) generates poorly for every teacher under the probability-flow ODE
+# (MAE 0.3-0.9), so the long teacher is not set apart from the short ones there.
 NEEDS_PAPER_BUDGET = {("floor", "medium_radius_matters"), ("fig2", "medium_improves"), ("fig2", "medium_improves_14"),
-                      ("fig3", "long_poorer"), ("fig3", "long_degrades")}
+                      ("fig3", "long_poorer"), ("fig3", "long_degrades"), ("table5", "long_larger")}
 CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades",
                                 "long_far_high")] + \
          [("fig2", k) for k in ("simple_local_flat", "medium_improves", "medium_improves_14", "long_far_near_one",
@@ -75,7 +79,8 @@ CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long
          [("floor", k) for k in ("monotone", "medium_radius_matters")] + \
          [("fig3", k) for k in ("hv_local_stable", "hv_medium_stable", "long_poorer", "long_degrades",
                                 "inset_ordered")] + \
-         [("fig4", k) for k in ("exact_grows", "learned_underestimates", "worst_at_intermediate_sigma")]
+         [("fig4", k) for k in ("exact_grows", "learned_underestimates", "worst_at_intermediate_sigma")] + \
+         [("table5", k) for k in ("simple_local_stable", "complex_local_stable", "long_larger", "sde_below_ode")]
 
 
 @pytest.mark.parametrize("fig,key", [

@@ -12,7 +12,8 @@ Modules, one per experiment family:
 * ``fdlf2d``: Fig. 1 and Fig. 2 / Table 3 on the 2D FDLF teachers, and the locality floor under Fig. 2;
 * ``ablation``: the DSM recipe ablation on Fig. 2's models (beyond the paper);
 * ``hardvalid3d``: Fig. 3, the hard-valid mixed discrete-continuous 3D check;
-* ``ising_critical``: Fig. 4, the critical Ising stress test.
+* ``ising_critical``: Fig. 4, the critical Ising stress test;
+* ``generation``: Table 5, local observables of reverse-diffusion samples.
 
 Adding an experiment is one module here (a ``Budget`` and ``RunSpec`` subclass, an object satisfying
 ``base.Experiment``), one notebook under ``notebooks/`` (named by the experiment's ``notebook``), and one
@@ -31,11 +32,12 @@ from ..runner import ExperimentResult, result_dir
 from .ablation import ABLATION
 from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
 from .fdlf2d import FIG1, FIG2, FLOOR
+from .generation import TABLE5
 from .hardvalid3d import FIG3
 from .ising_critical import FIG4
 
 # in the order `fdlf reproduce` runs them: the floor before Fig. 2, whose plot draws it
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FLOOR, FIG2, ABLATION, FIG3, FIG4)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FLOOR, FIG2, ABLATION, FIG3, FIG4, TABLE5)}
 PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles}))
 # the source checkout's results/ (committed paper-profile results), which the explorers read
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"
