@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from . import lattice, registry
 from .flows import circular_conv
@@ -197,3 +198,141 @@ class LocalCNN(nn.Module):
             f = f + circular_conv((c_in * x)[:, None], self.linear)[:, 0]
         return c_in * (f - c_in * x)
 
+
+
+@dataclass(frozen=True)
+class LocalAttentionConfig:
+    """Architecture of a ``LocalAttention``; stored in checkpoints and result rows."""
+
+    layers: int = 2          # attention layers, each +window to the radius
+    window: int = 2          # w: each site attends to the (2w + 1)^2 sites around it
+    width: int = 32          # channels of every site's state
+    heads: int = 4           # attention heads (width must be a multiple)
+    sigma_data: float = 1.0  # EDM preconditioning scale, as LocalCNN's
+    seed: int = 0            # parameter initialisation
+    zero_init: bool = True   # residual outputs and output projection start at 0: the Gaussian baseline
+
+    def __post_init__(self):
+        lattice.check_int(self.layers, "layers", 1, lattice.MAX_BLOCKS)
+        lattice.check_int(self.window, "window", 1, lattice.MAX_BLOCKS)
+        lattice.check_int(self.width, "width", 1, lattice.MAX_WIDTH)
+        lattice.check_int(self.heads, "heads", 1, self.width)
+        if self.width % self.heads:
+            raise ValueError(f"width must be a multiple of heads; got width={self.width}, heads={self.heads}")
+        lattice.check_in_range(self.sigma_data, "sigma_data", *sigma_range(torch.float32), " (its square enters in float32)")
+        lattice.check_int(self.seed, "seed", 0)
+        if not isinstance(self.zero_init, bool):
+            raise TypeError(f"zero_init must be a bool; got {self.zero_init!r}")
+
+    @property
+    def receptive_radius(self) -> int:
+        """``R_eff = layers x window``: every other operation acts on one site."""
+        return self.layers * self.window
+
+    @classmethod
+    def from_radius(cls, R: int, window: int = 2, **kwargs) -> "LocalAttentionConfig":
+        """The config whose receptive radius is exactly ``R`` (a multiple of ``window``)."""
+        R, window = lattice.check_int(R, "R", 1), lattice.check_int(window, "window", 1)
+        if R % window:
+            raise ValueError(f"R must be a multiple of window={window} (R_eff = layers x window); got R={R}")
+        return cls(layers=R // window, window=window, **kwargs)
+
+
+def _rms_norm(h: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    # over the channels of each site (dim 1) only: a norm over the lattice would see every site
+    return h * torch.rsqrt(h.pow(2).mean(1, keepdim=True) + 1e-6) * gain[None, :, None, None]
+
+
+def _windows(h: torch.Tensor, w: int) -> torch.Tensor:
+    """The ``(2w + 1)^2`` neighbours of every site on the torus: ``h (n, C, L, L)`` -> ``(n, C, K, L^2)``,
+    ``K`` in row-major offset order (``(-w, -w), (-w, -w + 1), ...``)."""
+    n, C, L, _ = h.shape
+    padded = F.pad(h, (w, w, w, w), mode="circular")
+    return F.unfold(padded, 2 * w + 1).reshape(n, C, (2 * w + 1) ** 2, L * L)
+
+
+@registry.model
+class LocalAttention(nn.Module):
+    """Noise-conditioned sliding-attention local score model ``s_theta(x, sigma)`` (the paper's auxiliary
+    "pure sliding-attention local score models", Sec. 4); receptive radius ``R = layers x window``.
+
+    Each site carries a ``width``-channel state (a per-site linear embedding of ``c_in x``). Each layer:
+    per-site RMS norm, the noise embedding added as a channel bias, multi-head attention of the site over
+    the ``(2 window + 1)^2`` sites around it on the torus (unfold, no global attention, no pooling) with a
+    learned relative-position bias per head and offset, residual; then a per-site MLP, residual. The output
+    is LocalCNN's: ``s = c_in (F - c_in x)``, ``c_in = (sigma^2 + sigma_data^2)^-1/2``, ``c_noise = ln(sigma) / 4``.
+
+    ``forward(x, sigma)``: ``x (n, L, L)`` float (cast to float32), ``L >= 2 window + 1`` (a window that
+    wraps would count a site twice); ``sigma`` a float or an ``(n,)`` tensor; returns ``(n, L, L)`` float32.
+    """
+
+    def __init__(self, layers: int = 2, window: int = 2, width: int = 32, heads: int = 4, *,
+                 sigma_data: float = 1.0, seed: int = 0, zero_init: bool = True):
+        super().__init__()
+        self.config = LocalAttentionConfig(layers, window, width, heads, sigma_data, seed, zero_init)
+        K = (2 * window + 1) ** 2
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(seed)
+            self.embed = nn.Conv2d(1, width, 1)
+            self.noise_embed = nn.Sequential(nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width))
+            self.noise_bias = nn.ModuleList(nn.Linear(width, width) for _ in range(layers))
+            self.qkv = nn.ModuleList(nn.Conv2d(width, 3 * width, 1) for _ in range(layers))
+            self.attn_out = nn.ModuleList(nn.Conv2d(width, width, 1) for _ in range(layers))
+            self.mlp = nn.ModuleList(nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, width, 1))
+                                     for _ in range(layers))
+            self.out = nn.Conv2d(width, 1, 1)
+        self.position_bias = nn.Parameter(torch.zeros(layers, heads, K, 1))  # (layer, head, offset, site)
+        self.gains = nn.Parameter(torch.ones(2 * layers + 1, width))          # the RMS norms' gains
+        if zero_init:
+            for lin in [self.out, *self.attn_out, *(m[2] for m in self.mlp)]:
+                nn.init.zeros_(lin.weight)
+                nn.init.zeros_(lin.bias)
+
+    @classmethod
+    def from_config(cls, config: LocalAttentionConfig | dict) -> "LocalAttention":
+        fields = dict(config if isinstance(config, dict) else dataclasses.asdict(config))
+        return cls(fields.pop("layers"), fields.pop("window"), fields.pop("width"), fields.pop("heads"), **fields)
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.config.receptive_radius
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        x = lattice.check_field(x, checkerboard=False)
+        w, L = self.config.window, x.shape[-1]
+        if 2 * w + 1 > L:
+            raise ValueError(f"window must fit the lattice (2 window + 1 <= L): window={w} needs L >= {2 * w + 1}; "
+                             f"got L={L}")
+        dtype = self.embed.weight.dtype
+        sig = check_sigma(sigma, x.shape[0])
+        check_in_dtype(sig, x, dtype)
+        if x.device.type == "cpu":
+            # per site, per layer kept for autograd: the key and value windows and the weights of each head
+            K, d, h = (2 * w + 1) ** 2, self.config.width, self.config.heads
+            per_layer = 2 * K * d + 2 * K * h + 8 * d if torch.is_grad_enabled() else 2 * K * d + 2 * K * h
+            lattice.check_memory(x.numel(), dtype.itemsize * (per_layer * (self.config.layers if torch.is_grad_enabled()
+                                                                           else 1) + 4 * d),
+                                 f"{x.shape[0]} field(s) of L={L} through a width-{d} LocalAttention")
+        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
+
+    def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
+        """``forward`` without input checks: ``x (n, L, L)``, ``sig (n,)``, both in the model's dtype."""
+        n, L, _ = x.shape
+        heads, w = self.config.heads, self.config.window
+        dh = self.config.width // heads
+        sig = sig[:, None, None]                                   # (n, 1, 1)
+        c_in = torch.rsqrt(sig ** 2 + self.config.sigma_data ** 2)
+        emb = self.noise_embed(torch.log(sig).reshape(-1, 1) / 4)  # (n, width)
+        h = self.embed((c_in * x)[:, None])                        # (n, width, L, L)
+        for k in range(self.config.layers):
+            a = _rms_norm(h, self.gains[2 * k]) + self.noise_bias[k](emb)[:, :, None, None]
+            q, key, v = self.qkv[k](a).chunk(3, dim=1)             # (n, width, L, L) each
+            q = q.reshape(n, heads, dh, 1, L * L)
+            key = _windows(key, w).reshape(n, heads, dh, -1, L * L)  # (n, heads, dh, K, L^2)
+            v = _windows(v, w).reshape(n, heads, dh, -1, L * L)
+            logits = (q * key).sum(2) / math.sqrt(dh) + self.position_bias[k]  # (n, heads, K, L^2)
+            att = (torch.softmax(logits, dim=2)[:, :, None] * v).sum(3)         # (n, heads, dh, L^2)
+            h = h + self.attn_out[k](att.reshape(n, -1, L, L))
+            h = h + self.mlp[k](_rms_norm(h, self.gains[2 * k + 1]))
+        f = self.out(_rms_norm(h, self.gains[-1]))[:, 0]            # (n, L, L)
+        return c_in * (f - c_in * x)
