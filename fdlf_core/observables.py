@@ -58,7 +58,8 @@ def observable_mae(generated: torch.Tensor, reference: torch.Tensor, n_boot: int
                    seed: int = 0) -> dict[str, object]:
     """Mean absolute error over ``OBSERVABLES`` of ``generated`` against ``reference`` (both ``(n, L, L)``,
     the same ``L``): ``{"mae", "stderr"`` (bootstrap over samples of both sets, ``n_boot`` resamples from
-    ``seed``), ``"per_observable"``: each absolute error, ``"generated"``, ``"reference"``: the observables``}``."""
+    ``seed``), ``"per_observable"``: each absolute error, ``"per_observable_stderr"``: its bootstrap standard
+    error, ``"generated"``, ``"reference"``: the observables``}``."""
     generated = lattice.check_field(generated, "generated", checkerboard=False)
     reference = lattice.check_field(reference, "reference", L=generated.shape[-1], checkerboard=False)
     n_boot = lattice.check_int(n_boot, "n_boot", 2)
@@ -66,7 +67,7 @@ def observable_mae(generated: torch.Tensor, reference: torch.Tensor, n_boot: int
     errors = {k: abs(gen_obs[k] - ref_obs[k]) for k in OBSERVABLES}
     gen_sums, ref_sums = _per_sample(generated), _per_sample(reference)
     rng = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
-    boot = []
+    boot, boot_each = [], []
     for _ in range(n_boot):
         # multinomial weights = resampling each set's samples with replacement
         wg = torch.bincount(torch.randint(generated.shape[0], (generated.shape[0],), generator=rng),
@@ -74,7 +75,9 @@ def observable_mae(generated: torch.Tensor, reference: torch.Tensor, n_boot: int
         wr = torch.bincount(torch.randint(reference.shape[0], (reference.shape[0],), generator=rng),
                             minlength=reference.shape[0]).to(torch.float64)
         g, r = _from_sums(gen_sums, wg), _from_sums(ref_sums, wr)
-        boot.append(sum(abs(g[k] - r[k]) for k in OBSERVABLES) / len(OBSERVABLES))
-    boot_t = torch.tensor(boot, dtype=torch.float64)
+        boot_each.append([abs(g[k] - r[k]) for k in OBSERVABLES])
+        boot.append(sum(boot_each[-1]) / len(OBSERVABLES))
+    boot_t, each_se = torch.tensor(boot, dtype=torch.float64), torch.tensor(boot_each, dtype=torch.float64).std(0)
     return {"mae": sum(errors.values()) / len(errors), "stderr": float(boot_t.std()), "per_observable": errors,
-            "generated": gen_obs, "reference": ref_obs}
+            "per_observable_stderr": dict(zip(OBSERVABLES, each_se.tolist())), "generated": gen_obs,
+            "reference": ref_obs}

@@ -75,9 +75,11 @@ def _score(model: nn.Module, x: torch.Tensor, sigma: float) -> torch.Tensor:
     return out.to(x.dtype)
 
 
-def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, progress: bool = True) -> torch.Tensor:
+def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, progress: bool = True,
+                     record: list | None = None) -> torch.Tensor:
     """Integrate the probability-flow ODE from ``x`` (at ``sigmas[0]``) down the schedule with Heun's method;
-    returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. Deterministic given ``x``."""
+    returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. Deterministic given ``x``.
+    ``record``: a list to append ``(sigma, field)`` to after every step (the reverse process as frames)."""
     model, sigmas = _check_model(model), _check_schedule(sigmas)
     x = lattice.check_field(x, "x").to(model_dtype(model))
     for i in progress_bar(len(sigmas) - 1, "probability-flow ODE", progress):
@@ -88,13 +90,16 @@ def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, pr
             x = euler
         else:
             x = x + (t - s) * (d - t * _score(model, euler, t)) / 2
+        if record is not None:
+            record.append((t, x))
     return x
 
 
 def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator,
-                progress: bool = True) -> torch.Tensor:
+                progress: bool = True, record: list | None = None) -> torch.Tensor:
     """Integrate the reverse SDE from ``x`` (at ``sigmas[0]``) with Euler-Maruyama, the noise from
-    ``generator``; returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype."""
+    ``generator``; returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. ``record``: as
+    ``probability_flow``'s."""
     model, sigmas = _check_model(model), _check_schedule(sigmas)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
@@ -104,20 +109,26 @@ def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generat
         var = s * s - t * t
         z = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.dtype)
         x = x + var * _score(model, x, s) + math.sqrt(var) * z
+        if record is not None:
+            record.append((t, x))
     return x
 
 
 def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sigma_min: float = 0.002,
-             method: str = "ode", seed: int = 0, rho: float = RHO, progress: bool = True) -> torch.Tensor:
+             method: str = "ode", seed: int = 0, rho: float = RHO, progress: bool = True,
+             record: list | None = None) -> torch.Tensor:
     """``n`` samples ``(n, L, L)`` (in the model's dtype) of ``model``'s distribution at size ``L``: noise ``N(0, sigma_max^2)``
     taken down ``edm_sigmas(steps, sigma_min, sigma_max, rho)`` by ``method`` "ode" (``probability_flow``,
-    2 model calls per step but the last) or "sde" (``reverse_sde``), all draws from ``seed``."""
+    2 model calls per step but the last) or "sde" (``reverse_sde``), all draws from ``seed``. ``record``: a
+    list to append ``(sigma, field)`` to, first the starting noise at ``sigma_max``, then after every step."""
     n, L = lattice.check_int(n, "n", 1), lattice.check_L(L)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     sigmas = edm_sigmas(steps, sigma_min, sigma_max, rho)
     gen = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
     x = sigma_max * torch.randn(n, L, L, generator=gen, dtype=torch.float64)
+    if record is not None:
+        record.append((float(sigmas[0]), x.to(model_dtype(_check_model(model)))))
     if method == "ode":
-        return probability_flow(model, x, sigmas, progress)
-    return reverse_sde(model, x, sigmas, gen, progress)
+        return probability_flow(model, x, sigmas, progress, record)
+    return reverse_sde(model, x, sigmas, gen, progress, record)

@@ -41,6 +41,8 @@ def test_the_mae_is_zero_for_one_set_and_its_error_bar_shrinks_with_samples():
     big = observables.observable_mae(torch.cat([a, gaussian.sample(3200, 8, 0.6, generator=gen)]),
                                      torch.cat([b, gaussian.sample(3200, 8, 0.6, generator=gen)]), n_boot=100)
     assert big["stderr"] < small["stderr"] / 2  # 9x the samples: about a third of the error bar
+    each, each_big = small["per_observable_stderr"], big["per_observable_stderr"]
+    assert list(each) == list(observables.OBSERVABLES) and all(each_big[k] < each[k] for k in each)
     scaled = observables.observable_mae(2 * a, a, n_boot=20)
     assert scaled["per_observable"]["variance"] == pytest.approx(3 * scaled["reference"]["variance"])
     assert scaled["per_observable"]["kurtosis"] == pytest.approx(0.0, abs=1e-12)  # scale free

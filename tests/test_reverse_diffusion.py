@@ -107,6 +107,19 @@ def test_the_sde_sampler_is_euler_maruyama_exactly():
     assert float((v / lam).max()) > 1.2  # and at 20 steps that recursion is far from the prior: a real check
 
 
+@pytest.mark.parametrize("method", ["ode", "sde"])
+def test_record_holds_the_reverse_process_frame_by_frame(method):
+    frames = []
+    out = sampling.generate(ExactGaussianScore(), 3, L, 6, sigma_max=20.0, method=method, seed=4, progress=False,
+                            record=frames)
+    sigmas = [s for s, _ in frames]
+    assert sigmas == sampling.edm_sigmas(6, sampling.SIGMA_MIN, 20.0).tolist()  # the start, then every step
+    assert torch.equal(frames[-1][1], out) and all(f.shape == out.shape for _, f in frames)
+    assert float(frames[0][1].std()) == pytest.approx(20.0, rel=0.2)  # pure noise at sigma_max
+    again = sampling.generate(ExactGaussianScore(), 3, L, 6, sigma_max=20.0, method=method, seed=4, progress=False)
+    assert torch.equal(again, out)  # recording changes nothing
+
+
 class FnModel(nn.Module):
     def __init__(self, fn):
         super().__init__()
