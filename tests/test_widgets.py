@@ -331,3 +331,35 @@ def test_the_package_ships_the_template_as_data_files(tmp_path):
     data = [n.split(".data/data/", 1)[1] for n in names if ".data/data/" in n]
     assert sorted(data) == ["etc/jupyter/voila.json", "share/jupyter/voila/templates/fdlf/conf.json",
                             "share/jupyter/voila/templates/fdlf/index.html.j2"]
+
+
+def test_generation_explorer_generates_with_the_cached_model(monkeypatch, tmp_path):
+    import dataclasses
+
+    from fdlf_core import experiments as ex
+    from fdlf_core import observables
+    from fdlf_core.experiments.generation import TABLE5, GenerationBudget
+    from fdlf_widgets import GenerationExplorer, generation
+
+    tiny = dataclasses.replace(TABLE5, train_L=6, gen_sizes=(6, 8), profiles={
+        "quick": GenerationBudget(steps=3, batch_size=2, seeds=(0,), sigma_max=80.0, width=4, n_samples=3,
+                                  sampler_steps=(("sde", 5), ("ode", 3)), n_boot=5),
+        "paper": TABLE5.profiles["paper"]})
+    monkeypatch.setitem(ex.EXPERIMENTS, "table5", tiny)
+    monkeypatch.setattr(generation, "TABLE5", tiny)
+    ex.run_experiment("table5", "quick", out=tmp_path, families=["simple_local"], progress=False)
+    view = GenerationExplorer(results=tmp_path, family="simple_local", profile="quick", L=8, sampler="ode")
+    assert "Press" in view.status.value and view.generation.work(view.params()) == 3 * 2 * generation.N_SAMPLES * 64
+    view.run(view.generation)
+    assert "local-observable MAE" in view.status.value and "frame 8: sigma=0" in view.status.value
+    assert view.generation.work(view.params()) == 0 and "already generated" in view.generation.prepare(view.params())
+    samples, bars = view.figures["samples"], view.figures["observables"]
+    assert len(samples.data) == 2 and len(samples.data[1].z) == 8 and samples.layout.annotations[1].text == "generated"
+    assert [t.name for t in bars.data][0] == "|generated - teacher|" and list(bars.data[0].x) == list(observables.OBSERVABLES)
+    view.set(frame=0)  # pure noise at sigma_max: the reverse process's first frame
+    assert samples.layout.annotations[1].text == "reverse process at sigma=80" and "frame 0: sigma=80" in view.status.value
+    assert float(torch.tensor(samples.data[1].z).std()) > 20
+    view.set(family="complex_long")  # no model cached for it: says what to run, draws no stale samples
+    assert "fdlf reproduce --only table5 --profile quick" in view.status.value
+    assert [t.type for t in samples.data] == ["scatter"] and list(samples.data[0].x) == []
+    assert "no cached quick model" in view.generation.prepare(view.params())

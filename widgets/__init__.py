@@ -9,12 +9,13 @@ page through ``plot.Plot`` (why not plotly's ``FigureWidget``: see that module).
 from .base import Explorer
 from .extrapolation import ExtrapolationExplorer
 from .gaussian import GaussianExplorer
+from .generation import GenerationExplorer
 from .hardvalid import HardValidExplorer
 from .ising import IsingExplorer
 from .response import ResponseExplorer
 
 EXPLORERS = {"gaussian": GaussianExplorer, "response": ResponseExplorer, "ising": IsingExplorer,
-             "extrapolation": ExtrapolationExplorer, "hardvalid": HardValidExplorer}
+             "extrapolation": ExtrapolationExplorer, "hardvalid": HardValidExplorer, "generation": GenerationExplorer}
 
-__all__ = ["EXPLORERS", "Explorer", "ExtrapolationExplorer", "GaussianExplorer", "HardValidExplorer",
+__all__ = ["EXPLORERS", "Explorer", "ExtrapolationExplorer", "GaussianExplorer", "GenerationExplorer", "HardValidExplorer",
            "IsingExplorer", "ResponseExplorer"]

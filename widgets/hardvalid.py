@@ -11,6 +11,7 @@ from fdlf_core import plots
 from fdlf_core.hardvalid import teacher as hv
 
 from .base import Explorer
+from .views import replace_figure
 
 
 @functools.lru_cache(maxsize=16)
@@ -24,14 +25,6 @@ def _response(family: str, L: int, seed: int) -> tuple[tuple[int, int, int], tor
     state = _sample(family, L, seed)
     probe = hv.central_probe(state)
     return probe, hv.response_magnitude(hv.make(family), state, probe)
-
-
-def _replace(fig: go.Figure, new: go.Figure) -> None:
-    """Put ``new``'s traces and layout into ``fig`` (the explorer's figures are changed in place)."""
-    with fig.batch_update():
-        fig.data = ()
-        fig.add_traces(list(new.data))
-        fig.layout = new.layout
 
 
 class HardValidExplorer(Explorer):
@@ -57,9 +50,9 @@ class HardValidExplorer(Explorer):
     def update(self, family: str, L: int, seed: int, R_eff: int) -> str:
         state = _sample(family, L, seed)
         probe, row = _response(family, L, seed)
-        _replace(self.figures["sample"], plots.hard_valid_sample(state.b[0], state.a[0], state.c[0],
+        replace_figure(self.figures["sample"], plots.hard_valid_sample(state.b[0], state.a[0], state.c[0],
                                                                   title=f"{family}, seed {seed}"))
-        _replace(self.figures["response"], plots.hard_valid_response_slice(row, probe, R=R_eff,
+        replace_figure(self.figures["response"], plots.hard_valid_response_slice(row, probe, R=R_eff,
                                                                             title=f"{family}: exact response at"))
         total = row.sum(0)
         beyond = float(total[hv.distance_map3(L, probe) > R_eff].sum() / total.sum())

@@ -38,6 +38,15 @@ def heatmap_figure(colorbar_title: str) -> go.Figure:
     return fig
 
 
+def replace_figure(fig: go.Figure, new: go.Figure) -> None:
+    """Put ``new``'s traces and layout into ``fig`` (an explorer's figures are changed in place), for views
+    drawn by a ``fdlf_core.plots`` builder."""
+    with fig.batch_update():
+        fig.data = ()
+        fig.add_traces(list(new.data))
+        fig.layout = new.layout
+
+
 def _mask_scale() -> list:
     """A discrete colour scale over mask codes 1..3 (z in [0.5, 3.5])."""
     scale = []

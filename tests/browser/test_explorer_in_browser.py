@@ -156,6 +156,29 @@ def test_the_hard_valid_view_redraws_its_3d_sample_and_response(tmp_path):
     assert "family='hv_long'" in before and "family='hv_local'" in after
 
 
+def test_the_generation_view_generates_and_walks_the_reverse_process(tmp_path):
+    # the committed paper-profile Table 5 model of simple_local (seed 0) generates; what the button computes is
+    # cached in the page's kernel only, so after the click the page is checked for its own consistency
+    with _page("generation", tmp_path) as page:
+        _wait_until_page_matches_python(page, "generation")
+        for label, option in (("teacher", "simple_local"), ("generation L", "16"), ("sampler", "ode")):
+            page.locator(".widget-dropdown", has_text=label).locator("select").select_option(label=option)
+        settings, _ = _wait_until_page_matches_python(page, "generation")
+        assert "family='simple_local', profile='paper', L=16, sampler='ode'" in settings
+        page.locator("button", has_text="generate").click()
+        page.wait_for_function("() => document.body.innerText.includes('local-observable MAE')", timeout=WAIT_S * 1000)
+        page.locator("button", has_text="Cancel").wait_for(state="hidden", timeout=30_000)
+        drawn = page.evaluate(DRAWN)
+        assert [len(t["z"]) for t in drawn[0]["data"]] == [16, 16]  # teacher | generated
+        assert [len(t["y"]) for t in drawn[1]["data"]] == [10, 10]  # each observable: generated, teacher vs teacher
+        final = drawn[0]["data"][1]["z"]
+        press(page, "reverse-process frame", "ArrowLeft", 8)
+        page.wait_for_function("() => document.body.innerText.includes('frame 0: sigma=80')", timeout=WAIT_S * 1000)
+        noise = page.evaluate(DRAWN)[0]["data"][1]["z"]
+        assert noise != final and max(max(abs(v) for v in row) for row in noise) > 50  # N(0, 80^2) at the start
+        assert broken_widgets(page) == []
+
+
 def test_a_button_run_leaves_the_sliders_live_and_cancel_stops_it(tmp_path):
     with _page("response", tmp_path) as page:
         _wait_until_page_matches_python(page, "response")
@@ -216,10 +239,10 @@ def test_the_receptive_square_wraps_when_R_eff_passes_half_the_lattice(tmp_path)
 def test_the_tour_is_a_live_offline_page(tmp_path):
     """Served by plain `voila notebooks/00_tour.ipynb` (the installed template is Voila's default here);
     `fdlf explore` serves the same page with the template named (the other tests)."""
-    with _page("tour", tmp_path, n_plots=26, plain=True) as page:
+    with _page("tour", tmp_path, n_plots=30, plain=True) as page:
         text = page.inner_text("body")
         assert "On a live page" in text and "Run all cells in JupyterLab" not in text
-        assert page.locator(".fdlf-copy-line").count() == 10  # two of each explorer
+        assert page.locator(".fdlf-copy-line").count() == 12  # two of each explorer
         before, second = settings_line(page, 0), settings_line(page, 1)
         press(page, "noise sigma", "ArrowRight", 2)  # the first Gaussian explorer's slider is live
         wait_for_settings(page, "sigma=0.1", WAIT_S)
