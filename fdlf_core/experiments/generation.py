@@ -151,7 +151,7 @@ TABLE5 = GenerationExperiment(
     families=("simple_local", "complex_local", "complex_long"), blocks=1, train_L=16,
     gen_sizes=(6, 8, 16, 24, 32, 40),
     profiles={"paper": GenerationBudget(steps=1500, batch_size=16, seeds=(0, 1, 2), sigma_max=SIGMA_MAX_GENERATION,
-                                        n_samples=64, sampler_steps=(("sde", 500), ("ode", 40)), **PAPER_MODEL),
+                                        n_samples=32, sampler_steps=(("sde", 500), ("ode", 40)), **PAPER_MODEL),
               "quick": GenerationBudget(steps=200, batch_size=16, seeds=(0,), sigma_max=SIGMA_MAX_GENERATION,
                                         n_samples=16, sampler_steps=(("sde", 100), ("ode", 20)), n_boot=50,
                                         sizes=(6, 16, 40), **QUICK_MODEL)})
