@@ -135,7 +135,7 @@ def claims(experiment: str, summary: list[dict], floor: list[dict] | None = None
     return _fig2_claims(summary) + [_near_floor_claim(summary, floor)]
 
 
-def _fig1_claims(summary) -> list[Claim]:
+def _fig1_claims(summary, experiment: str = "fig1") -> list[Claim]:
     sizes = sorted({r["L"] for r in summary})
     if len(sizes) < 2:
         raise ValueError("summary needs at least two evaluation sizes for the Fig. 1 claims: the run is incomplete")
@@ -144,27 +144,27 @@ def _fig1_claims(summary) -> list[Claim]:
     for fam in ("simple_local", "complex_local"):
         vals = [_get(summary, fam, 4, L) for L in sizes]
         dev = max(abs(v / vals[0] - 1) for v in vals)
-        out.append(Claim("fig1", f"{fam}_flat", f"{fam}: score RMSE stays roughly flat from L={lo} to L={hi}",
+        out.append(Claim(experiment, f"{fam}_flat", f"{fam}: score RMSE stays roughly flat from L={lo} to L={hi}",
                          f"max_L |RMSE(L) / RMSE({lo}) - 1| <= {FLAT_TOL}",
                          ", ".join(f"L={L}: {v:.3f}" for L, v in zip(sizes, vals)), dev <= FLAT_TOL))
     long = [_get(summary, "complex_long", 4, L) for L in sizes]
     local = [max(_get(summary, f, 4, L) for f in ("simple_local", "complex_local")) for L in sizes]
     ratio = min(a / b for a, b in zip(long, local))
-    out.append(Claim("fig1", "long_worse", "complex_long is clearly worse than both short-range teachers at every L",
+    out.append(Claim(experiment, "long_worse", "complex_long is clearly worse than both short-range teachers at every L",
                      f"min_L RMSE_long / max(RMSE_simple_local, RMSE_complex_local) >= {WORSE_FACTOR}",
                      f"smallest ratio {ratio:.2f}", ratio >= WORSE_FACTOR))
-    out.append(Claim("fig1", "long_degrades", "complex_long degrades as L grows (paper: 0.400 at L=16 -> 0.814 at L=64)",
+    out.append(Claim(experiment, "long_degrades", "complex_long degrades as L grows (paper: 0.400 at L=16 -> 0.814 at L=64)",
                      f"RMSE_long({hi}) >= {DEGRADE_FACTOR} RMSE_long({lo})",
                      f"L={lo}: {long[0]:.3f}, L={hi}: {long[-1]:.3f} (ratio {long[-1] / long[0]:.2f})",
                      long[-1] >= DEGRADE_FACTOR * long[0]))
     far = [_get(summary, "complex_long", 4, L, "far") for L in sizes]
-    out.append(Claim("fig1", "long_far_high", "complex_long's far-response error stays high at every L",
+    out.append(Claim(experiment, "long_far_high", "complex_long's far-response error stays high at every L",
                      f"min_L far error >= {FAR_HIGH}", ", ".join(f"L={L}: {v:.3f}" for L, v in zip(sizes, far)),
                      min(far) >= FAR_HIGH))
     return out
 
 
-def _fig2_claims(summary) -> list[Claim]:
+def _fig2_claims(summary, experiment: str = "fig2") -> list[Claim]:
     radii = sorted({r["R_eff"] for r in summary})
     if len(radii) < 2:
         raise ValueError("summary needs at least two radii for the Fig. 2 claims: the run is incomplete")
@@ -172,7 +172,7 @@ def _fig2_claims(summary) -> list[Claim]:
     out = []
     simple = [_get(summary, "simple_local", R, L) for R in radii]
     dev = max(abs(v / simple[0] - 1) for v in simple)
-    out.append(Claim("fig2", "simple_local_flat", f"simple_local is captured at the smallest radius: RMSE flat in R_eff at L={L}",
+    out.append(Claim(experiment, "simple_local_flat", f"simple_local is captured at the smallest radius: RMSE flat in R_eff at L={L}",
                      f"max_R |RMSE(R) / RMSE({radii[0]}) - 1| <= {FLAT_TOL}",
                      ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, simple)), dev <= FLAT_TOL))
     m4 = _get(summary, "medium_range", radii[0], L)
@@ -182,11 +182,11 @@ def _fig2_claims(summary) -> list[Claim]:
         key = "medium_improves" if R == 8 else f"medium_improves_{R}"
         mR = _get(summary, "medium_range", R, L)
         drop = 100 * (reported[R] / reported[radii[0]] - 1)
-        out.append(Claim("fig2", key, f"medium_range improves when R_eff grows from {radii[0]} to {R} "
+        out.append(Claim(experiment, key, f"medium_range improves when R_eff grows from {radii[0]} to {R} "
                          f"(paper: {drop:+.0f} %)", f"RMSE({R}) <= {factor} RMSE({radii[0]})",
                          f"R={radii[0]}: {m4:.3f}, R={R}: {mR:.3f} ({100 * (mR / m4 - 1):+.0f} %)", mR <= factor * m4))
     far = [_get(summary, "complex_long", R, L, "far") for R in radii]
-    out.append(Claim("fig2", "long_far_near_one", "complex_long keeps a far-response error near one at every R_eff",
+    out.append(Claim(experiment, "long_far_near_one", "complex_long keeps a far-response error near one at every R_eff",
                      f"min_R far error >= {FAR_HIGH}",
                      ", ".join(f"R={R}: {v:.3f}" for R, v in zip(radii, far)), min(far) >= FAR_HIGH))
     return out
@@ -355,7 +355,10 @@ COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "o
 
 # the experiments with claims to check; `fdlf reproduce` and results/README.md check those in here
 CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig3": _fig3_claims,
-          "fig4": _fig4_claims, "table5": _table5_claims}
+          "fig4": _fig4_claims, "table5": _table5_claims,
+          # the sliding-attention models on the same protocols: the CNN figures' claims, same margins
+          "fig1_attention": lambda summary: _fig1_claims(summary, "fig1_attention"),
+          "fig2_attention": lambda summary: _fig2_claims(summary, "fig2_attention")}
 
 
 def format_pm(value: float | None, sem: float | None, plus_minus: str = "±") -> str:

@@ -112,7 +112,7 @@ def test_floor_claims_can_fail(summary2d):
     assert [c.passed for c in checked] == [False, False] and "simple_local: R=14" in checked[0].measured
     with pytest.raises(ValueError, match="radii 4 and 8"):
         paper.claims("floor", summary2d({("simple_local", 4, 64): (0.2, 0.0), ("medium_range", 4, 64): (0.3, 0.5)}))
-    assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig3", "fig4", "table5"}
+    assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig3", "fig4", "table5", "fig1_attention", "fig2_attention"}
     # monotonicity is read at the training size: a rise at the larger evaluation size is size transfer
     # failing (a radius near half the training lattice), not the fit
     transfer = summary2d({**{(f, R, 32): ({2: 0.6, 4: 0.5, 8: 0.4, 14: 0.35}[R], 0.5)

@@ -9,7 +9,8 @@ scientific content, so a finished run is recognised after a restart and its chec
 Modules, one per experiment family:
 
 * ``base``: ``Budget``, ``RunSpec``, the ``Experiment`` protocol;
-* ``fdlf2d``: Fig. 1 and Fig. 2 / Table 3 on the 2D FDLF teachers, and the locality floor under Fig. 2;
+* ``fdlf2d``: Fig. 1 and Fig. 2 / Table 3 on the 2D FDLF teachers, the locality floor under Fig. 2, and
+  both figures' protocols with the sliding-attention model;
 * ``ablation``: the DSM recipe ablation on Fig. 2's models (beyond the paper);
 * ``hardvalid3d``: Fig. 3, the hard-valid mixed discrete-continuous 3D check;
 * ``ising_critical``: Fig. 4, the critical Ising stress test;
@@ -31,13 +32,14 @@ from .. import lattice, paper, runner
 from ..runner import ExperimentResult, result_dir
 from .ablation import ABLATION
 from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
-from .fdlf2d import FIG1, FIG2, FLOOR
+from .fdlf2d import FIG1, FIG1_ATTENTION, FIG2, FIG2_ATTENTION, FLOOR
 from .generation import TABLE5
 from .hardvalid3d import FIG3
 from .ising_critical import FIG4
 
 # in the order `fdlf reproduce` runs them: the floor before Fig. 2, whose plot draws it
-EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FLOOR, FIG2, ABLATION, FIG3, FIG4, TABLE5)}
+EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FLOOR, FIG2, ABLATION, FIG3, FIG4, TABLE5,
+                                                              FIG1_ATTENTION, FIG2_ATTENTION)}
 PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles}))
 # the source checkout's results/ (committed paper-profile results), which the explorers read
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"

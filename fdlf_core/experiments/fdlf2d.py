@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import diagnostics, stats, teachers
-from ..models import LocalCNNConfig
+from ..models import LocalAttention, LocalAttentionConfig, LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 
 SUMMARY_METRICS = ("score_rmse", "near", "far", "near_of_total", "far_of_total")
@@ -82,23 +82,56 @@ class FloorRun(SweepRun):
     FIT = "exact_score"
 
 
+@dataclass(frozen=True)
+class AttentionRun(SweepRun):
+    """A ``SweepRun`` whose model is a ``LocalAttention``: its depth (``blocks`` in the rows) is the number
+    of attention layers, each of window ``ATTENTION_WINDOW``."""
+
+    MODEL_CONFIG = LocalAttentionConfig
+
+    @property
+    def blocks(self) -> int:
+        return self.model["layers"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.family}, attention x{self.blocks}, seed {self.seed}"
+
+    def build_model(self) -> LocalAttention:
+        return LocalAttention.from_config(self.model)
+
+
 RUN_KINDS = {cls.FIT: cls for cls in (SweepRun, FloorRun)}
+# the score models a 2D sweep can train: name -> how a depth and a budget make its config (a dict)
+ATTENTION_WINDOW, ATTENTION_HEADS = 2, 4
+MODELS = {
+    "cnn": lambda depth, budget, seed: LocalCNNConfig(blocks=depth, width=budget.width, seed=seed,
+                                                      **dict(budget.model_options)),
+    "attention": lambda depth, budget, seed: LocalAttentionConfig(layers=depth, window=ATTENTION_WINDOW,
+                                                                  width=budget.width, heads=ATTENTION_HEADS, seed=seed,
+                                                                  **dict(budget.model_options)),
+}
 
 
 def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed: int,
               eval_sizes: tuple[int, ...], response_sizes: tuple[int, ...] = (), *, experiment: str = "custom",
-              profile: str = "custom", teacher_seed: int = 0, fit: str = "dsm") -> SweepRun:
-    """The run of one (family, blocks, seed) under ``budget``: what the figures, ``fdlf demo`` and the
-    extrapolation explorer's "train now" all execute (through ``runner.execute_run``). ``fit``: "dsm"
-    or "exact_score" (a ``FloorRun``)."""
+              profile: str = "custom", teacher_seed: int = 0, fit: str = "dsm", model: str = "cnn") -> SweepRun:
+    """The run of one (family, depth ``blocks``, seed) under ``budget``: what the figures, ``fdlf demo`` and
+    the extrapolation explorer's "train now" all execute (through ``runner.execute_run``). ``fit``: "dsm"
+    or "exact_score" (a ``FloorRun``); ``model``: "cnn" (``LocalCNN``, ``blocks`` residual blocks) or
+    "attention" (``LocalAttention``, ``blocks`` layers; DSM only)."""
     if fit not in RUN_KINDS:
         raise ValueError(f"fit must be one of {sorted(RUN_KINDS)}; got {fit!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}; got {model!r}")
+    if model != "cnn" and fit != "dsm":
+        raise ValueError(f"the locality floor (fit='exact_score') is measured for the CNN only; got model={model!r}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
-    model = dataclasses.asdict(LocalCNNConfig(blocks=blocks, width=budget.width, seed=seed,
-                                              **dict(budget.model_options)))
+    config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))
-    return RUN_KINDS[fit](experiment, profile, family, seed, teacher, model, train, tuple(eval_sizes),
-                          tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
+    kind = AttentionRun if model == "attention" else RUN_KINDS[fit]
+    return kind(experiment, profile, family, seed, teacher, config, train, tuple(eval_sizes),
+                tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
 
 
 @dataclass(frozen=True)
@@ -116,19 +149,22 @@ class SweepExperiment:
     profiles: Mapping[str, SweepBudget]
     teacher_seed: int = 0
     fit: str = "dsm"                 # how every run's model is fitted (``sweep_run``)
+    model: str = "cnn"               # the score model (``MODELS``); ``blocks`` is its depth
 
     summary_schema = SUMMARY_SCHEMA
 
     @property
     def radii(self) -> tuple[int, ...]:
         """The models' receptive radii ``R_eff``, one per entry of ``blocks``."""
-        return tuple(LocalCNNConfig(blocks=b).receptive_radius for b in self.blocks)
+        budget = next(iter(self.profiles.values()))
+        return tuple(MODELS[self.model](b, budget, 0).receptive_radius for b in self.blocks)
 
     def expand(self, profile: str, families: Iterable[str] | None = None) -> list[SweepRun]:
         """family x blocks x seed, in that order (``families``: a subset of the experiment's, default all)."""
         budget = self.profiles[profile]
         return [sweep_run(fam, blocks, self.train_L, budget, seed, self.eval_sizes, self.response_sizes,
-                          experiment=self.name, profile=profile, teacher_seed=self.teacher_seed, fit=self.fit)
+                          experiment=self.name, profile=profile, teacher_seed=self.teacher_seed, fit=self.fit,
+                          model=self.model)
                 for fam in (self.families if families is None else tuple(families))
                 for blocks in self.blocks for seed in budget.seeds]
 
@@ -193,3 +229,17 @@ FLOOR = SweepExperiment(
               "paper-2x": SweepBudget(steps=6000, batch_size=8, lr=1e-3, eval_n=8, response_n=4, seeds=(0,),
                                       **PAPER_MODEL),
               "quick": SweepBudget(steps=100, batch_size=4, lr=1e-3, eval_n=2, response_n=2, seeds=(0,), **QUICK_MODEL)})
+
+# The paper's auxiliary sliding-attention local score models (Sec. 4: "the same stable, receptive-field-
+# limited and failing regimes"), on the Fig. 1 and Fig. 2 protocols: window 2, so R_eff 4, 8, 14 take 2, 4, 7
+# layers; width 32 and 4 heads (the paper states neither); fdlf's DSM recipe. A step costs ~9x the CNN's
+# of the same radius, so there is no quick profile: the tests run them on tiny budgets.
+ATTENTION_BUDGET = {"width": 32, "recipe": RECIPE}
+FIG1_ATTENTION = dataclasses.replace(
+    FIG1, name="fig1_attention", title="Fig. 1 with a sliding-attention model (2 layers, window 2: R_eff=4, train L=16)",
+    notebook="07_fig1_attention.ipynb", blocks=(2,), model="attention",
+    profiles={"paper": dataclasses.replace(FIG1.profiles["paper"], **ATTENTION_BUDGET, model_options=())})
+FIG2_ATTENTION = dataclasses.replace(
+    FIG2, name="fig2_attention", title="Fig. 2 with a sliding-attention model (2, 4, 7 layers, window 2: R_eff 4, 8, 14)",
+    notebook="08_fig2_attention.ipynb", blocks=(2, 4, 7), model="attention",
+    profiles={"paper": dataclasses.replace(FIG2.profiles["paper"], **ATTENTION_BUDGET, model_options=())})

@@ -132,6 +132,9 @@ def test_sweep_run_is_what_the_figures_expand_into():
 @pytest.mark.parametrize("call,match", [
     (lambda: sweep_run("nope", 1, 8, FIG1.profiles["quick"], 0, (8,)), "family must be one of"),
     (lambda: sweep_run("simple_local", 1, 9, FIG1.profiles["quick"], 0, (8,)), "L must be"),
+    (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="mlp"), "model must be one of"),
+    (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention", fit="exact_score"),
+     "CNN only"),
 ])
 def test_bad_sweep_run(call, match):
     with pytest.raises(ValueError, match=match):
@@ -160,3 +163,31 @@ def test_floor_runs_fit_the_exact_score_under_their_own_ids(tmp_path):
     assert out["rows"][0]["score_rmse"] > 0 and not (tmp_path / f"{dsm.train_id}.pt").exists()
     with pytest.raises(ValueError, match="fit must be one of"):
         sweep_run("simple_local", 1, 8, budget, 0, (8,), fit="supervised")
+
+
+def test_the_attention_sweeps_run_the_cnn_protocols_with_localattention(monkeypatch, tmp_path):
+    from fdlf_core.experiments.fdlf2d import FIG1_ATTENTION, FIG2_ATTENTION, AttentionRun
+    from fdlf_core.models import LocalAttention, LocalAttentionConfig
+
+    assert FIG2_ATTENTION.radii == FIG2.radii == (4, 8, 14) and FIG1_ATTENTION.radii == FIG1.radii == (4,)
+    for att, cnn in ((FIG1_ATTENTION, FIG1), (FIG2_ATTENTION, FIG2)):  # the same protocol, another model
+        assert (att.families, att.train_L, att.eval_sizes, att.response_sizes) == \
+               (cnn.families, cnn.train_L, cnn.eval_sizes, cnn.response_sizes)
+        a, c = att.profiles["paper"], cnn.profiles["paper"]
+        assert (a.steps, a.batch_size, a.seeds, a.recipe, a.eval_n) == (c.steps, c.batch_size, c.seeds, c.recipe, c.eval_n)
+    spec = ex.expand("fig2_attention", "paper")[3 * 2 + 1]  # family 0, 7 layers, seed 1
+    assert type(spec) is AttentionRun and (spec.blocks, spec.R_eff) == (7, 14) and spec.label.endswith("x7, seed 1")
+    assert LocalAttentionConfig(**spec.model) == LocalAttentionConfig(layers=7, window=2, width=32, heads=4, seed=1)
+    model = spec.build_model()
+    assert type(model) is LocalAttention and model.receptive_radius == 14
+    cnn_ids = {s.run_id for s in ex.expand("fig2", "paper")}
+    assert not cnn_ids & {s.run_id for s in ex.expand("fig2_attention", "paper")}
+    # through the runner on a tiny budget: rows, summary and the Fig. 1 claims under the attention name
+    tiny = dataclasses.replace(FIG1_ATTENTION, eval_sizes=(8, 12), response_sizes=(12,), train_L=8, profiles={
+        "paper": SweepBudget(steps=2, batch_size=2, eval_n=1, response_n=1, seeds=(0,), width=4)})
+    monkeypatch.setitem(ex.EXPERIMENTS, "fig1_attention", tiny)
+    res = ex.run_experiment("fig1_attention", "paper", out=tmp_path, progress=False)
+    assert len(res.rows) == 3 * 2 and {r["R_eff"] for r in res.rows} == {4} and all(r["blocks"] == 2 for r in res.rows)
+    assert all(r["model"]["layers"] == 2 and r["score_rmse"] > 0 for r in res.rows)
+    checked = ex.check_claims(tmp_path, "fig1_attention", "paper")
+    assert {c.experiment for c in checked} == {"fig1_attention"} and len(checked) == 5
