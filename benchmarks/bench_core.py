@@ -1,7 +1,9 @@
 """Core benchmark: teacher sample/score/response (2D, and the 3D hard-valid teacher), DSM training steps against matmul peak, the cost per step
 of each DSM recipe of the ablation against the original one, stacked-seed
-training against one model at a time, the achieved GFLOP/s of finished reproduction runs, and Ising
-Wolff throughput (cluster flips/s near beta_c) and exact-method timings.
+training against one model at a time, the achieved GFLOP/s of finished reproduction runs, Ising
+Wolff throughput (cluster flips/s near beta_c) and exact-method timings, reverse-diffusion sampler
+throughput (Table 5's model), and the sliding-attention model's training GFLOP/s against the CNN of the
+same radius.
 
 Prints tables of medians (``torch.utils.benchmark.Timer.blocked_autorange``) and ratios, all measured in
 this one run (the reproduction section reads the training wall times the runs recorded in
@@ -25,7 +27,9 @@ from fdlf_core import ising, teachers
 from fdlf_core.experiments.hardvalid3d import FIG3
 from fdlf_core.hardvalid import teacher as hardvalid
 from fdlf_core.hardvalid.model import LocalCNN3D
-from fdlf_core.models import LocalCNN
+from fdlf_core import sampling
+from fdlf_core.experiments.generation import TABLE5
+from fdlf_core.models import LocalAttention, LocalCNN
 from fdlf_core.provenance import provenance
 from fdlf_core.experiments.ablation import RECIPES
 from fdlf_core.training import TrainConfig, dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
@@ -50,7 +54,16 @@ def conv_train_flops(model: LocalCNN, L: int, batch: int) -> float:
     return 3 * fwd
 
 
-def train_step_fn(model: LocalCNN, teacher, L: int, batch: int, with_teacher: bool):
+def attention_train_flops(model: LocalAttention, L: int, batch: int) -> float:
+    """FLOPs of one training step of a ``LocalAttention``: per layer and site the q/k/v, output and MLP
+    projections (2 x 8 width^2) and the window's logits and weighted sum (2 x 2 K width), x 3 for forward
+    + backward; the embedding and output projections are negligible."""
+    d, K = model.config.width, (2 * model.config.window + 1) ** 2
+    per_site = model.config.layers * 2 * (3 * d * d + d * d + 4 * d * d + 2 * K * d)
+    return 3 * per_site * L * L * batch
+
+
+def train_step_fn(model, teacher, L: int, batch: int, with_teacher: bool):
     gen = torch.Generator().manual_seed(0)
     opt = torch.optim.Adam(model.parameters(), lr=5e-4)
     fixed = teacher.sample(batch, L, generator=gen).float()
@@ -115,7 +128,7 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
 
 
-SECTIONS = ("teachers", "hardvalid", "steps", "recipes", "stacked", "reproduction", "ising")
+SECTIONS = ("teachers", "hardvalid", "steps", "recipes", "stacked", "reproduction", "ising", "sampling", "attention")
 
 
 def main() -> None:
@@ -231,6 +244,38 @@ def main() -> None:
         toeplitz_ms = 1e3 * median_s(lambda: ising.infinite_correlation(0.99 * ising.BETA_C, 8), t_min)
         print(f"transfer matrix L=8: {exact_ms:.1f} ms; infinite-lattice correlations r <= 8 at 0.99 beta_c: "
               f"{toeplitz_ms:.1f} ms")
+
+    if "sampling" in args.only:
+        # Table 5's paper-profile model (weights do not change the cost) generating its sample count; a
+        # site-step is one site of one sample through one sampler step (the ODE's Heun steps take 2 model
+        # calls): what a generation at n samples, size L and N steps costs is n L^2 N / this rate
+        spec = TABLE5.expand("paper")[0]
+        model = spec.build_model()
+        print(f"\n{'sampler (Table 5 model, w=%d)' % spec.model['width']:<34} {'n':>3} {'L':>3} {'ms/step':>8} "
+              f"{'site-steps/s':>13}")
+        for method in sampling.METHODS:
+            for L in (16, 40):
+                steps = 4
+                s = median_s(lambda: sampling.generate(model, spec.n_samples, L, steps, spec.train["sigma_max"],
+                                                       method=method, progress=False), t_min) / steps
+                print(f"{method:<34} {spec.n_samples:>3} {L:>3} {1e3 * s:>8.1f} {spec.n_samples * L * L / s:>13.3g}")
+
+    if "attention" in args.only:
+        # a DSM step of the sliding-attention model at Fig. 2's settings (L=32, batch 8) against the LocalCNN
+        # of the same radius (the width-32 CNN of the quick profile, and the paper's width 64), both measured
+        # here; GFLOP/s against the matmul peak above
+        teacher = teachers.make("medium_range")
+        print(f"\n{'training step, L=32 b=8':<34} {'ms':>8} {'GFLOP/s':>8} {'/ matmul':>9} {'/ CNN w32':>10}")
+        for R in (4, 8, 14):
+            cnn = LocalCNN.from_radius(R, width=32)
+            cnn_s = median_s(train_step_fn(cnn, teacher, 32, 8, False), t_min)
+            att = LocalAttention.from_config(dict(layers=R // 2, window=2, width=32, heads=4, sigma_data=1.0,
+                                                  seed=0, zero_init=True))
+            att_s = median_s(train_step_fn(att, teacher, 32, 8, False), t_min)
+            for label, s, flops in ((f"LocalCNN R={R} w=32", cnn_s, conv_train_flops(cnn, 32, 8)),
+                                    (f"LocalAttention R={R} w=32 (x{R // 2})", att_s, attention_train_flops(att, 32, 8))):
+                gflops = flops / s / 1e9
+                print(f"{label:<34} {1e3 * s:>8.1f} {gflops:>8.1f} {gflops / peak:>9.2f} {s / cnn_s:>10.2f}")
 
 
 if __name__ == "__main__":
