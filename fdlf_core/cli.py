@@ -119,9 +119,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         for fig in figures:
             status[fig] = _execute_figure(papermill, fig, args.profile, jobs, out, kernel_dir)
     print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
-    print(f"{'figure':<8} {'status':<10} {'wall s':>8}  claims  results")
+    width = max(8, *map(len, figures))  # "fig2_attention" is wider than the header
+    print(f"{'figure':<{width}} {'status':<10} {'wall s':>8}  claims  results")
     for fig, (state, wall, passed) in status.items():
-        print(f"{fig:<8} {state:<10} {wall:>8.1f}  {passed or '-':>6}  {experiments.result_dir(out, fig, args.profile)}")
+        print(f"{fig:<{width}} {state:<10} {wall:>8.1f}  {passed or '-':>6}  "
+              f"{experiments.result_dir(out, fig, args.profile)}")
     return 1 if any(state != "ok" for state, _, _ in status.values()) else 0
 
 
