@@ -37,8 +37,19 @@ class SweepBudget(Budget):
     response_n: int             # samples (probes) for the response errors (Eq. 17)
 
 
+class FDLFRun:
+    """What a run spec on a 2D FDLF teacher (``teacher``: a ``TeacherConfig`` dict) adds to ``RunSpec``: the
+    teacher as data source, keyed by its id fields. Listed before ``RunSpec`` among the bases."""
+
+    def _teacher_key(self) -> dict:
+        return teachers.id_fields(self.teacher)
+
+    def data_source(self, cache_dir: Path, progress: bool) -> teachers.Teacher:
+        return teachers.Teacher(teachers.TeacherConfig(**self.teacher))
+
+
 @dataclass(frozen=True)
-class SweepRun(BlocksRun, RunSpec):
+class SweepRun(FDLFRun, BlocksRun, RunSpec):
     """One 2D run: train on an FDLF teacher at ``train["L"]``, evaluate at ``eval_sizes``."""
 
     eval_sizes: tuple[int, ...]
@@ -48,12 +59,6 @@ class SweepRun(BlocksRun, RunSpec):
     eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
 
     MODEL_CONFIG = LocalCNNConfig
-
-    def _teacher_key(self) -> dict:
-        return teachers.id_fields(self.teacher)
-
-    def data_source(self, cache_dir: Path, progress: bool) -> teachers.Teacher:
-        return teachers.Teacher(teachers.TeacherConfig(**self.teacher))
 
     def evaluate(self, teacher: teachers.Teacher, result) -> list[dict]:
         """One row per eval size: score RMSE (Eq. 16) and, on ``response_sizes``, near/far errors (Eq. 17)."""

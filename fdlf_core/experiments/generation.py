@@ -20,14 +20,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from .. import observables, sampling, stats, teachers
 from ..models import LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
-from .fdlf2d import PAPER_MODEL, QUICK_MODEL
+from .fdlf2d import PAPER_MODEL, QUICK_MODEL, FDLFRun
 
 METRICS = ("mae", "floor_mae")
 SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "train_L": int, "L": int, "sampler": str,
@@ -45,7 +44,7 @@ class GenerationBudget(Budget):
 
 
 @dataclass(frozen=True)
-class GenerationRun(BlocksRun, RunSpec):
+class GenerationRun(FDLFRun, BlocksRun, RunSpec):
     """One Table 5 run: DSM at ``train["L"]`` up to ``train["sigma_max"]``, then generation at ``gen_sizes``."""
 
     gen_sizes: tuple[int, ...]
@@ -55,12 +54,6 @@ class GenerationRun(BlocksRun, RunSpec):
     eval_seed: int   # generation noise and reference samples; EVAL_SEED_OFFSET + seed
 
     MODEL_CONFIG = LocalCNNConfig
-
-    def _teacher_key(self) -> dict:
-        return teachers.id_fields(self.teacher)
-
-    def data_source(self, cache_dir: Path, progress: bool) -> teachers.Teacher:
-        return teachers.Teacher(teachers.TeacherConfig(**self.teacher))
 
     def evaluate(self, teacher: teachers.Teacher, result) -> list[dict]:
         """One row per (generation size, sampler): ``mae`` and ``floor_mae`` with their bootstrap ``_se``,
