@@ -281,7 +281,7 @@ class LocalAttention(nn.Module):
             self.mlp = nn.ModuleList(nn.Sequential(nn.Conv2d(width, 2 * width, 1), nn.SiLU(), nn.Conv2d(2 * width, width, 1))
                                      for _ in range(layers))
             self.out = nn.Conv2d(width, 1, 1)
-        self.position_bias = nn.Parameter(torch.zeros(layers, heads, K, 1))  # (layer, head, offset, site)
+        self.position_bias = nn.Parameter(torch.zeros(layers, heads, K, 1))  # (layer, head, offset, 1): every site
         self.gains = nn.Parameter(torch.ones(2 * layers + 1, width))          # the RMS norms' gains
         if zero_init:
             for lin in [self.out, *self.attn_out, *(m[2] for m in self.mlp)]:
@@ -290,8 +290,8 @@ class LocalAttention(nn.Module):
 
     @classmethod
     def from_config(cls, config: LocalAttentionConfig | dict) -> "LocalAttention":
-        fields = dict(config if isinstance(config, dict) else dataclasses.asdict(config))
-        return cls(fields.pop("layers"), fields.pop("window"), fields.pop("width"), fields.pop("heads"), **fields)
+        fields = config if isinstance(config, dict) else dataclasses.asdict(config)
+        return cls(**fields)
 
     @property
     def receptive_radius(self) -> int:
@@ -307,9 +307,10 @@ class LocalAttention(nn.Module):
         sig = check_sigma(sigma, x.shape[0])
         check_in_dtype(sig, x, dtype)
         if x.device.type == "cpu":
-            # per site, per layer kept for autograd: the key and value windows and the weights of each head
+            # per site, per layer kept for autograd: the key and value windows, the q x key and weights x
+            # value products over the window, and the weights of each head
             K, d, h = (2 * w + 1) ** 2, self.config.width, self.config.heads
-            per_layer = 2 * K * d + 2 * K * h + 8 * d if torch.is_grad_enabled() else 2 * K * d + 2 * K * h
+            per_layer = 4 * K * d + 2 * K * h + 8 * d if torch.is_grad_enabled() else 4 * K * d + 2 * K * h
             lattice.check_memory(x.numel(), dtype.itemsize * (per_layer * (self.config.layers if torch.is_grad_enabled()
                                                                            else 1) + 4 * d),
                                  f"{x.shape[0]} field(s) of L={L} through a width-{d} LocalAttention")

@@ -62,7 +62,8 @@ def compare(experiment: str, summary: list[dict]) -> list[dict]:
     where the run has no such entry. A summary with a ``sampler`` column (Table 5) gives one row per
     sampler, its metric named ``"<metric>, <sampler>"``.
     """
-    samplers = sorted({r["sampler"] for r in summary if "sampler" in r}, key=SAMPLER_ORDER.index) or [None]
+    order = {m: k for k, m in enumerate(SAMPLER_ORDER)}
+    samplers = sorted({r["sampler"] for r in summary if "sampler" in r}, key=lambda m: (order.get(m, 99), m)) or [None]
     out = []
     for rep in REPORTED:
         if rep.experiment != experiment:

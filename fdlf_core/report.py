@@ -55,7 +55,7 @@ def _section(out: Path, name: str, profile: str) -> list[str]:
     if comparison:
         lines += ["Paper vs this run (mean ± s.e.m. over seeds):", "", *_comparison_table(comparison), ""]
     else:
-        lines += ["The paper gives no numbers for this figure, only the plot; the claims below check its reading.", ""]
+        lines += ["The paper gives no numbers for this figure; the claims below check its reading.", ""]
     if name not in paper.CHECKS:
         return lines
     try:

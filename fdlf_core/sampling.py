@@ -58,6 +58,12 @@ def _check_schedule(sigmas) -> torch.Tensor:
     return sigmas
 
 
+def _check_record(record) -> list | None:
+    if record is not None and not isinstance(record, list):
+        raise TypeError(f"record must be a list (to append (sigma, field) to) or None; got {type(record).__name__}")
+    return record
+
+
 def _check_model(model) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module with forward(x, sigma); got {type(model).__name__}")
@@ -80,7 +86,7 @@ def probability_flow(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, pr
     """Integrate the probability-flow ODE from ``x`` (at ``sigmas[0]``) down the schedule with Heun's method;
     returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. Deterministic given ``x``.
     ``record``: a list to append ``(sigma, field)`` to after every step (the reverse process as frames)."""
-    model, sigmas = _check_model(model), _check_schedule(sigmas)
+    model, sigmas, record = _check_model(model), _check_schedule(sigmas), _check_record(record)
     x = lattice.check_field(x, "x").to(model_dtype(model))
     for i in progress_bar(len(sigmas) - 1, "probability-flow ODE", progress):
         s, t = float(sigmas[i]), float(sigmas[i + 1])
@@ -100,7 +106,7 @@ def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generat
     """Integrate the reverse SDE from ``x`` (at ``sigmas[0]``) with Euler-Maruyama, the noise from
     ``generator``; returns the field at ``sigma = 0``, ``x``'s shape in the model's dtype. ``record``: as
     ``probability_flow``'s."""
-    model, sigmas = _check_model(model), _check_schedule(sigmas)
+    model, sigmas, record = _check_model(model), _check_schedule(sigmas), _check_record(record)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
     x = lattice.check_field(x, "x").to(model_dtype(model))
@@ -114,7 +120,7 @@ def reverse_sde(model: nn.Module, x: torch.Tensor, sigmas: torch.Tensor, generat
     return x
 
 
-def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sigma_min: float = 0.002,
+def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sigma_min: float = SIGMA_MIN,
              method: str = "ode", seed: int = 0, rho: float = RHO, progress: bool = True,
              record: list | None = None) -> torch.Tensor:
     """``n`` samples ``(n, L, L)`` (in the model's dtype) of ``model``'s distribution at size ``L``: noise ``N(0, sigma_max^2)``
@@ -124,7 +130,7 @@ def generate(model: nn.Module, n: int, L: int, steps: int, sigma_max: float, sig
     n, L = lattice.check_int(n, "n", 1), lattice.check_L(L)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    sigmas = edm_sigmas(steps, sigma_min, sigma_max, rho)
+    sigmas, record = edm_sigmas(steps, sigma_min, sigma_max, rho), _check_record(record)
     gen = torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0))
     x = sigma_max * torch.randn(n, L, L, generator=gen, dtype=torch.float64)
     if record is not None:

@@ -115,6 +115,7 @@ def test_record_holds_the_reverse_process_frame_by_frame(method):
     sigmas = [s for s, _ in frames]
     assert sigmas == sampling.edm_sigmas(6, sampling.SIGMA_MIN, 20.0).tolist()  # the start, then every step
     assert torch.equal(frames[-1][1], out) and all(f.shape == out.shape for _, f in frames)
+    assert all(not torch.equal(a, b) for (_, a), (_, b) in zip(frames, frames[1:]))  # a frame per step, not one tensor
     assert float(frames[0][1].std()) == pytest.approx(20.0, rel=0.2)  # pure noise at sigma_max
     again = sampling.generate(ExactGaussianScore(), 3, L, 6, sigma_max=20.0, method=method, seed=4, progress=False)
     assert torch.equal(again, out)  # recording changes nothing
@@ -136,6 +137,7 @@ class FnModel(nn.Module):
     (lambda: sampling.generate(ExactGaussianScore(), 2, 2, 4, 10.0), "L must be"),
     (lambda: sampling.generate(ExactGaussianScore(), 2, 8, 4, 10.0, method="euler"), "method must be"),
     (lambda: sampling.generate("m", 2, 8, 4, 10.0), "model must be"),
+    (lambda: sampling.generate(ExactGaussianScore(), 2, 8, 4, 10.0, record=()), "record must be a list"),
     (lambda: sampling.probability_flow(ExactGaussianScore(), torch.zeros(1, 8, 8), torch.tensor([1.0, 2.0, 0.0])),
      "strictly decreasing"),
     (lambda: sampling.reverse_sde(ExactGaussianScore(), torch.zeros(1, 8, 8), torch.tensor([1.0, 0.0]), None),

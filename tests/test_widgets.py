@@ -337,7 +337,7 @@ def test_generation_explorer_generates_with_the_cached_model(monkeypatch, tmp_pa
     import dataclasses
 
     from fdlf_core import experiments as ex
-    from fdlf_core import observables
+    from fdlf_core import observables, runner
     from fdlf_core.experiments.generation import TABLE5, GenerationBudget
     from fdlf_widgets import GenerationExplorer, generation
 
@@ -349,9 +349,13 @@ def test_generation_explorer_generates_with_the_cached_model(monkeypatch, tmp_pa
     monkeypatch.setattr(generation, "TABLE5", tiny)
     ex.run_experiment("table5", "quick", out=tmp_path, families=["simple_local"], progress=False)
     view = GenerationExplorer(results=tmp_path, family="simple_local", profile="quick", L=8, sampler="ode")
-    assert "Press" in view.status.value and view.generation.work(view.params()) == 3 * 2 * generation.N_SAMPLES * 64
+    assert "Press" in view.status.value and view.generation.work(view.params()) == (2 * 3 - 1) * 3 * 64  # Heun calls
     view.run(view.generation)
     assert "local-observable MAE" in view.status.value and "frame 8: sigma=0" in view.status.value
+    # generated as the run generates: at one of its sizes the explorer's MAE is the run's row
+    row = next(r for r in runner.read_runs(tmp_path / "table5" / "quick" / "runs.jsonl")
+               if (r["family"], r["L"], r["sampler"]) == ("simple_local", 8, "ode"))
+    assert f"MAE {row['mae']:.3f} ± {row['mae_se']:.3f}" in view.status.value
     assert view.generation.work(view.params()) == 0 and "already generated" in view.generation.prepare(view.params())
     samples, bars = view.figures["samples"], view.figures["observables"]
     assert len(samples.data) == 2 and len(samples.data[1].z) == 8 and samples.layout.annotations[1].text == "generated"

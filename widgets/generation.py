@@ -15,19 +15,17 @@ from .base import Explorer, Job
 from .views import LEGEND, replace_figure
 
 FRAMES = 9       # frames of the reverse process on the slider, evenly spaced in steps (first: pure noise)
-N_SAMPLES = 16   # generated and teacher samples per click: the observables' error bars come from them
-N_BOOT = 100
 
 
 class GenerationExplorer(Explorer):
     """A family of Table 5, a profile whose ``table5`` model is cached under ``results`` (``fdlf reproduce
-    --only table5``; seed 0), a generation size ``L`` and a sampler. The button generates ``N_SAMPLES``
-    samples from pure noise with that model and sampler (the run's own step count), beside as many exact
-    teacher samples. Shown: one teacher sample and one generated sample at the reverse-process ``frame``
-    the slider picks (the last: the generated sample), and each local observable's absolute error with its
-    bootstrap standard error, next to the same error between two independent teacher sets (what
-    ``N_SAMPLES`` samples alone give). Generated sets are cached per setting, so the slider and the
-    dropdowns move between them at once."""
+    --only table5``; seed 0), a generation size ``L`` and a sampler. The button generates as the run does
+    (its sample count, sampler steps and seeds, so at one of the run's sizes it reproduces the run's row)
+    beside as many exact teacher samples. Shown: one teacher sample and one generated sample at the
+    reverse-process ``frame`` the slider picks (the last: the generated sample), and each local
+    observable's absolute error with its bootstrap standard error, next to the same error between two
+    independent teacher sets (what that many samples alone give). Generated sets are cached per setting, so
+    the slider and the dropdowns move between them at once."""
 
     title = "Generation (Table 5): teacher vs generated samples, local observables, the reverse process"
 
@@ -77,7 +75,7 @@ class GenerationExplorer(Explorer):
         what = "generated" if frame == FRAMES - 1 else f"reverse process at sigma={sigma:.3g}"
         replace_figure(samples, plots.sample_grid({"teacher": done["teacher"], what: field},
                                                   title=f"{family}, L={L}, {sampler} ({done['steps']} steps)"))
-        replace_figure(obs, _observable_bars(done["error"], done["floor"], N_SAMPLES))
+        replace_figure(obs, _observable_bars(done["error"], done["floor"], done["n"]))
         obs.update_layout(legend=LEGEND)
         err = done["error"]
         return (f"{family}, L={L}, {sampler}: local-observable MAE {err['mae']:.3f} ± {err['stderr']:.3f} "
@@ -95,28 +93,32 @@ class GenerationExplorer(Explorer):
         def generate() -> dict:
             model = runner.load_cached(spec, checkpoint).model
             record: list = []
-            x = sampling.generate(model, N_SAMPLES, p["L"], steps, spec.train["sigma_max"], method=p["sampler"],
-                                  seed=spec.eval_seed, progress=False, record=record)
+            n, L = spec.n_samples, p["L"]
+            x = sampling.generate(model, n, L, steps, spec.train["sigma_max"], sampling.SIGMA_MIN, p["sampler"],
+                                  spec.gen_seed, progress=False, record=record)
             gen = torch.Generator().manual_seed(spec.eval_seed)
             teacher = spec.data_source(None, False)
-            reference, second = teacher.sample(N_SAMPLES, p["L"], generator=gen), teacher.sample(N_SAMPLES, p["L"], generator=gen)
+            reference, second = teacher.sample(n, L, generator=gen), teacher.sample(n, L, generator=gen)
             picks = torch.linspace(0, len(record) - 1, FRAMES).round().long().tolist()
-            return {"frames": [(record[k][0], record[k][1][0]) for k in picks], "teacher": reference[0], "steps": steps,
-                    "error": observables.observable_mae(x, reference, N_BOOT, spec.eval_seed),
-                    "floor": observables.observable_mae(second, reference, N_BOOT, spec.eval_seed)}
+            # clones: a view would keep the whole (n, L, L) batch of every frame alive in the cache
+            return {"frames": [(record[k][0], record[k][1][0].clone()) for k in picks],
+                    "teacher": reference[0].clone(), "steps": steps, "n": n,
+                    "error": observables.observable_mae(x, reference, spec.n_boot, spec.eval_seed),
+                    "floor": observables.observable_mae(second, reference, spec.n_boot, spec.eval_seed)}
 
         return Job(f"generating {p['family']} at L={p['L']} ({p['sampler']}, {steps} steps)", generate,
                    lambda result: self._generated.__setitem__(key, result))
 
     def _generation_work(self, p: dict) -> float:
-        """Model evaluations times sites: 0 if generated in this explorer or no model is cached."""
+        """Model calls times sites: 0 if generated in this explorer or no model is cached."""
         if (p["family"], p["profile"], p["L"], p["sampler"]) in self._generated:
             return 0.0
         spec, checkpoint = self.run_spec(p["family"], p["profile"])
         if not checkpoint.exists():
             return 0.0
         steps = dict(spec.sampler_steps)[p["sampler"]]
-        return steps * (2 if p["sampler"] == "ode" else 1) * N_SAMPLES * p["L"] ** 2
+        calls = 2 * steps - 1 if p["sampler"] == "ode" else steps  # Heun: 2 per step but the last
+        return calls * spec.n_samples * p["L"] ** 2
 
 
 def _observable_bars(error: dict, floor: dict, n: int) -> go.Figure:

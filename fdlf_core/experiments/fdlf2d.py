@@ -131,6 +131,9 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
         raise ValueError(f"model must be one of {sorted(MODELS)}; got {model!r}")
     if model != "cnn" and fit != "dsm":
         raise ValueError(f"the locality floor (fit='exact_score') is measured for the CNN only; got model={model!r}")
+    if model == "attention" and budget.model_options:
+        raise ValueError(f"budget.model_options are LocalCNN options; the attention model takes none here; got "
+                         f"{dict(budget.model_options)}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
     config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))

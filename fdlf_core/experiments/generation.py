@@ -11,7 +11,8 @@ reference (``floor_mae``): what finite samples alone give, so a generated MAE ne
 visible at this sample size".
 
 The teacher (seed ``teacher_seed``) is fixed across seeds; seeds vary the model initialisation, the
-training stream, the generation noise and the teacher reference samples (``EVAL_SEED_OFFSET + seed``).
+training stream, the teacher reference samples (``EVAL_SEED_OFFSET + seed``) and, independently of them,
+the generation noise (``GEN_SEED_OFFSET + seed``).
 """
 from __future__ import annotations
 
@@ -23,12 +24,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import observables, sampling, stats, teachers
+from .. import lattice, observables, sampling, stats, teachers
 from ..models import LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 from .fdlf2d import PAPER_MODEL, QUICK_MODEL, FDLFRun
 
 METRICS = ("mae", "floor_mae")
+# the generation noise is drawn from seed + GEN_SEED_OFFSET: independent of the reference samples (drawn from
+# seed + EVAL_SEED_OFFSET, whose first draw is the teacher's latent noise) and of the training stream
+GEN_SEED_OFFSET = 2 * EVAL_SEED_OFFSET
 SUMMARY_SCHEMA = {"family": str, "blocks": int, "R_eff": int, "train_L": int, "L": int, "sampler": str,
                   "n_seeds": int, **{f"{m}_{s}": float for m in METRICS for s in ("mean", "sem", "within_se")}}
 
@@ -42,6 +46,17 @@ class GenerationBudget(Budget):
     n_boot: int = 200               # bootstrap resamples of the MAE's standard error
     sizes: tuple[int, ...] | None = None  # generation sizes (None: the experiment's ``gen_sizes``)
 
+    def __post_init__(self):
+        lattice.check_int(self.n_samples, "n_samples", 2)
+        lattice.check_int(self.n_boot, "n_boot", 2)
+        if not self.sampler_steps or any(m not in sampling.METHODS for m, _ in self.sampler_steps):
+            raise ValueError(f"sampler_steps must be (method, steps) pairs with method in {sampling.METHODS}; "
+                             f"got {self.sampler_steps!r}")
+        for _, steps in self.sampler_steps:
+            lattice.check_int(steps, "sampler steps", 1)
+        for L in self.sizes or ():
+            lattice.check_L(L)
+
 
 @dataclass(frozen=True)
 class GenerationRun(FDLFRun, BlocksRun, RunSpec):
@@ -51,7 +66,8 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
     n_samples: int
     sampler_steps: tuple[tuple[str, int], ...]
     n_boot: int
-    eval_seed: int   # generation noise and reference samples; EVAL_SEED_OFFSET + seed
+    eval_seed: int   # the teacher reference samples (and the bootstrap); EVAL_SEED_OFFSET + seed
+    gen_seed: int    # the generation noise; GEN_SEED_OFFSET + seed
 
     MODEL_CONFIG = LocalCNNConfig
 
@@ -67,10 +83,10 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
             for method, steps in self.sampler_steps:
                 t0 = time.perf_counter()
                 generated = sampling.generate(result.model, self.n_samples, L, steps, self.train["sigma_max"],
-                                              method=method, seed=self.eval_seed, progress=False)
+                                              sampling.SIGMA_MIN, method, self.gen_seed, progress=False)
                 wall = time.perf_counter() - t0
                 err = observables.observable_mae(generated, reference, self.n_boot, self.eval_seed)
-                rows.append({"eval_seed": self.eval_seed, "blocks": self.blocks, "R_eff": self.R_eff,
+                rows.append({"eval_seed": self.eval_seed, "gen_seed": self.gen_seed, "blocks": self.blocks, "R_eff": self.R_eff,
                              "width": self.model["width"], "train_L": self.train["L"], "L": L, "sampler": method,
                              "sampler_steps": steps, "sigma_max": self.train["sigma_max"],
                              "sigma_min": sampling.SIGMA_MIN, "n_samples": self.n_samples,
@@ -99,13 +115,18 @@ class GenerationExperiment:
 
     def run(self, family: str, profile: str, seed: int) -> GenerationRun:
         """The run of one (family, seed) under ``profile``."""
+        if profile not in self.profiles:
+            raise ValueError(f"profile must be one of {sorted(self.profiles)}; got {profile!r}")
+        if family not in self.families:
+            raise ValueError(f"family must be one of {list(self.families)} for {self.name}; got {family!r}")
         budget = self.profiles[profile]
         teacher = dataclasses.asdict(teachers.make(family, seed=self.teacher_seed).config)
         model = dataclasses.asdict(LocalCNNConfig(blocks=self.blocks, width=budget.width, seed=seed,
                                                   **dict(budget.model_options)))
         train = dataclasses.asdict(budget.train_config(self.train_L, seed))
         return GenerationRun(self.name, profile, family, seed, teacher, model, train, budget.sizes or self.gen_sizes,
-                             budget.n_samples, budget.sampler_steps, budget.n_boot, EVAL_SEED_OFFSET + seed)
+                             budget.n_samples, budget.sampler_steps, budget.n_boot, EVAL_SEED_OFFSET + seed,
+                             GEN_SEED_OFFSET + lattice.check_int(seed, "seed", 0))
 
     def expand(self, profile: str, families: Iterable[str] | None = None) -> list[GenerationRun]:
         """family x seed, in that order (``families``: a subset of the experiment's, default all)."""

@@ -135,6 +135,8 @@ def test_sweep_run_is_what_the_figures_expand_into():
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="mlp"), "model must be one of"),
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention", fit="exact_score"),
      "CNN only"),
+    (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention"),
+     "model_options are LocalCNN options"),
 ])
 def test_bad_sweep_run(call, match):
     with pytest.raises(ValueError, match=match):

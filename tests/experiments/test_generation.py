@@ -9,7 +9,7 @@ import torch
 from fdlf_core import experiments as ex
 from fdlf_core import observables, paper, plots, runner, sampling, teachers
 from fdlf_core.experiments.generation import TABLE5, GenerationBudget, GenerationExperiment, GenerationRun
-from fdlf_core.models import LocalCNNConfig
+from fdlf_core.models import LocalCNN, LocalCNNConfig
 
 
 @pytest.fixture
@@ -85,6 +85,36 @@ def test_the_floor_is_the_mae_of_an_independent_teacher_set(tiny):
     expected = observables.observable_mae(second, reference, spec.n_boot, spec.eval_seed)
     row = next(r for r in rows if r["L"] == 6)
     assert row["floor_mae"] == expected["mae"] and row["floor_mae_se"] == expected["stderr"]
+
+
+def test_generation_noise_is_independent_of_the_reference_samples(tiny):
+    # both streams start with randn(n, L, L): seeded alike, the generated set would start from the teacher's
+    # own latent noise and follow the reference sample by sample, making its MAE too small
+    spec = ex.expand("table5", "quick")[0]
+    assert spec.gen_seed == 2 * ex.EVAL_SEED_OFFSET + spec.seed != spec.eval_seed
+    teacher = teachers.Teacher(teachers.TeacherConfig(**spec.teacher))
+    reference = teacher.sample(64, 8, generator=torch.Generator().manual_seed(spec.eval_seed))
+    frames = []
+    sampling.generate(LocalCNN(zero_init=True), 64, 8, 2, 80.0, seed=spec.gen_seed, progress=False, record=frames)
+    start = frames[0][1].double().flatten()
+    assert abs(float(torch.corrcoef(torch.stack([start, reference.flatten()]))[0, 1])) < 0.05
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: TABLE5.run("simple_local", "nope", 0), "profile must be one of"),
+    (lambda: TABLE5.run("medium_range", "paper", 0), "family must be one of"),
+    (lambda: TABLE5.run("simple_local", "paper", -1), "seed must be"),
+    (lambda: GenerationBudget(steps=1, batch_size=1, seeds=(0,), n_samples=1, sampler_steps=(("sde", 2),)), "n_samples"),
+    (lambda: GenerationBudget(steps=1, batch_size=1, seeds=(0,), n_samples=4, sampler_steps=(("euler", 2),)),
+     "sampler_steps must be"),
+    (lambda: GenerationBudget(steps=1, batch_size=1, seeds=(0,), n_samples=4, sampler_steps=(("sde", 0),)),
+     "sampler steps must be"),
+    (lambda: GenerationBudget(steps=1, batch_size=1, seeds=(0,), n_samples=4, sampler_steps=(("sde", 2),), sizes=(7,)),
+     "L must be"),
+])
+def test_bad_generation_settings(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
 
 def _summary(mae: dict, floor=0.01):
