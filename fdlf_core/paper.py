@@ -312,8 +312,9 @@ def _fig3_claims(summary) -> list[Claim]:
 # Table 5 (the paper gives numbers, not margins; these are ours). "Stable": the short-range teachers' MAE at
 # the largest L is at most 1.25 times that at the training size (no degradation in size transfer). "Several
 # times larger": the long-range teacher's MAE at least 2 times the larger short-range one at every L (paper:
-# 3.7x at L=6, 4.9x at L=40). The paper names no sampler; its numbers read like the probability-flow ODE's
-# (docs/results.md), so the paper's claims are checked on the ODE, and the reverse SDE gets its own claim.
+# 3.7x at L=6, 4.9x at L=40). The paper names no sampler; its short-range numbers are nearer our
+# probability-flow ODE's than our reverse SDE's (docs/results.md), so the paper's claims are checked on the
+# ODE, and the SDE gets its own claim.
 STABLE_TOL_GEN = 0.25
 LARGER_FACTOR_GEN = 2.0
 

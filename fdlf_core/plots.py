@@ -405,7 +405,8 @@ def generation_mae(summary: list[dict], title: str = "Table 5: local-observable 
             if paper:
                 fig.add_trace(paper, row=1, col=col)
         fig.update_xaxes(title_text=f"generation size L (trained at L={train_L})", row=1, col=col)
-    fig.update_yaxes(type="log", title_text="local-observable MAE", row=1, col=1)
+    fig.update_yaxes(type="log")  # every panel: shared_yaxes shares the range, not the axis type
+    fig.update_yaxes(title_text="local-observable MAE", row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", width=1100,
                       legend=dict(orientation="h", y=-0.25, x=0))
     return fig

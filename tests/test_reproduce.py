@@ -68,16 +68,16 @@ def test_reproduce_quick_succeeds_and_writes_every_artifact(quick):
 
 # Claims we do not reproduce (docs/results.md, "Where we differ"). Strict: the day one of them starts to
 # hold, this test fails and the docs must be updated.
-KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma")}
+# Table 5's long_larger fails on the paper profile too: our complex_long's local correlations are weak
+# (0.025), so the absolute MAE cannot set it apart (results/studies/table5_correlations/).
+KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma"), ("table5", "long_larger")}
 # Claims the quick budget cannot show. 100 exact-score steps leave the radius-8 fit of medium_range near the
 # radius-4 one (0.304 vs 0.338); 200 DSM steps of a width-32 model leave medium_range at -8 % from R_eff 4
 # to 8 and 14 (the paper profile's 1500 steps at width 64 separate them; issue 14's study: 0.303 -> 0.210).
 # Fig. 3's quick model (width 16, 150 steps) stays near the Gaussian baseline (RMSE ~0.93 for every teacher),
 # so the long teacher's missing far response cannot show against it; the paper profile trains 3000 steps.
-# Table 5's quick model (200 DSM steps) generates poorly for every teacher under the probability-flow ODE
-# (MAE 0.3-0.9), so the long teacher is not set apart from the short ones there.
 NEEDS_PAPER_BUDGET = {("floor", "medium_radius_matters"), ("fig2", "medium_improves"), ("fig2", "medium_improves_14"),
-                      ("fig3", "long_poorer"), ("fig3", "long_degrades"), ("table5", "long_larger")}
+                      ("fig3", "long_poorer"), ("fig3", "long_degrades")}
 CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades",
                                 "long_far_high")] + \
          [("fig2", k) for k in ("simple_local_flat", "medium_improves", "medium_improves_14", "long_far_near_one",

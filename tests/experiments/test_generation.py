@@ -163,6 +163,7 @@ def test_table5_figures_draw_both_samplers_and_the_paper():
     assert names.count("simple_local") == 2 and names.count("simple_local (paper)") == 2  # one per panel
     assert sum(n.endswith("teacher vs teacher") for n in names) == 3 * 2
     assert fig.layout.annotations[0].text.startswith("reverse SDE")
+    assert fig.layout.yaxis.type == fig.layout.yaxis2.type == "log"  # both panels, not only the first
     floor = next(t for t in fig.data if t.name == "simple_local: teacher vs teacher")
     assert list(floor.error_y.array) == [0.005] * 3  # one seed's worth of s.e.m. (NaN): the bootstrap error instead
     rows = [{"family": f, "abs_error": {k: 0.1 for k in observables.OBSERVABLES}} for f in TABLE5.families]
