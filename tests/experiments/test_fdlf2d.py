@@ -109,9 +109,9 @@ def test_summarize_groups_by_family_radius_and_size_in_order():
 
 
 def test_sweep_run_is_what_the_figures_expand_into():
-    budget = FIG2.profiles["quick"]
-    spec = sweep_run("medium_range", 3, 32, budget, 1, (32, 64), (64,), experiment="fig2", profile="quick")
-    assert spec == ex.expand("fig2", "quick")[1 * 3 * 2 + 1 * 2 + 1]  # family 1, blocks 3 (index 1), seed 1
+    budget = FIG2.profiles["paper"]
+    spec = sweep_run("medium_range", 3, 32, budget, 1, (32, 64), (64,), experiment="fig2", profile="paper")
+    assert spec == ex.expand("fig2", "paper")[1 * 3 * 3 + 1 * 3 + 1]  # family 1, blocks 3 (index 1), seed 1
     assert (spec.blocks, spec.R_eff, spec.eval_seed, spec.eval_n, spec.response_n) == (3, 8, 10_001, 4, 4)
     assert spec.model == dataclasses.asdict(LocalCNNConfig(blocks=3, width=budget.width, seed=1,
                                                           **dict(budget.model_options)))
