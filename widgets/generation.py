@@ -93,18 +93,13 @@ class GenerationExplorer(Explorer):
         def generate() -> dict:
             model = runner.load_cached(spec, checkpoint).model
             record: list = []
-            n, L = spec.n_samples, p["L"]
-            x = sampling.generate(model, n, L, steps, spec.train["sigma_max"], sampling.SIGMA_MIN, p["sampler"],
-                                  spec.gen_seed, progress=False, record=record)
-            gen = torch.Generator().manual_seed(spec.eval_seed)
-            teacher = spec.data_source(None, False)
-            reference, second = teacher.sample(n, L, generator=gen), teacher.sample(n, L, generator=gen)
+            x = spec.generate(model, p["L"], p["sampler"], steps, record)
+            reference, floor = spec.references(spec.data_source(None, False), p["L"])
             picks = torch.linspace(0, len(record) - 1, FRAMES).round().long().tolist()
             # clones: a view would keep the whole (n, L, L) batch of every frame alive in the cache
             return {"frames": [(record[k][0], record[k][1][0].clone()) for k in picks],
-                    "teacher": reference[0].clone(), "steps": steps, "n": n,
-                    "error": observables.observable_mae(x, reference, spec.n_boot, spec.eval_seed),
-                    "floor": observables.observable_mae(second, reference, spec.n_boot, spec.eval_seed)}
+                    "teacher": reference[0].clone(), "steps": steps, "n": spec.n_samples, "floor": floor,
+                    "error": observables.observable_mae(x, reference, spec.n_boot, spec.eval_seed)}
 
         return Job(f"generating {p['family']} at L={p['L']} ({p['sampler']}, {steps} steps)", generate,
                    lambda result: self._generated.__setitem__(key, result))

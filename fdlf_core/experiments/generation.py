@@ -27,7 +27,7 @@ import torch
 from .. import lattice, observables, sampling, stats, teachers
 from ..models import LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
-from .fdlf2d import PAPER_MODEL, QUICK_MODEL, FDLFRun
+from .fdlf2d import MODELS, PAPER_MODEL, QUICK_MODEL, FDLFRun
 
 METRICS = ("mae", "floor_mae")
 # the generation noise is drawn from seed + GEN_SEED_OFFSET: independent of the reference samples (drawn from
@@ -71,19 +71,29 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
 
     MODEL_CONFIG = LocalCNNConfig
 
+    def references(self, teacher: teachers.Teacher, L: int) -> tuple[torch.Tensor, dict]:
+        """The teacher reference set at size ``L`` ``(n_samples, L, L)`` and the finite-sample floor: the
+        ``observables.observable_mae`` of a second, independent teacher set against it."""
+        gen = torch.Generator().manual_seed(self.eval_seed)
+        reference = teacher.sample(self.n_samples, L, generator=gen)
+        second = teacher.sample(self.n_samples, L, generator=gen)
+        return reference, observables.observable_mae(second, reference, self.n_boot, self.eval_seed)
+
+    def generate(self, model, L: int, method: str, steps: int, record: list | None = None) -> torch.Tensor:
+        """This run's generated set at size ``L`` by ``method`` in ``steps``: ``(n_samples, L, L)``, from its
+        ``sigma_max`` down to ``sampling.SIGMA_MIN``, noise from ``gen_seed`` (``record``: ``sampling.generate``'s)."""
+        return sampling.generate(model, self.n_samples, L, steps, self.train["sigma_max"], sampling.SIGMA_MIN,
+                                 method, self.gen_seed, progress=False, record=record)
+
     def evaluate(self, teacher: teachers.Teacher, result) -> list[dict]:
         """One row per (generation size, sampler): ``mae`` and ``floor_mae`` with their bootstrap ``_se``,
         and every observable of the generated and reference sets (``observables.OBSERVABLES``)."""
         rows = []
         for L in self.gen_sizes:
-            gen = torch.Generator().manual_seed(self.eval_seed)
-            reference = teacher.sample(self.n_samples, L, generator=gen)
-            second = teacher.sample(self.n_samples, L, generator=gen)  # an independent set: the finite-sample floor
-            floor = observables.observable_mae(second, reference, self.n_boot, self.eval_seed)
+            reference, floor = self.references(teacher, L)
             for method, steps in self.sampler_steps:
                 t0 = time.perf_counter()
-                generated = sampling.generate(result.model, self.n_samples, L, steps, self.train["sigma_max"],
-                                              sampling.SIGMA_MIN, method, self.gen_seed, progress=False)
+                generated = self.generate(result.model, L, method, steps)
                 wall = time.perf_counter() - t0
                 err = observables.observable_mae(generated, reference, self.n_boot, self.eval_seed)
                 rows.append({"eval_seed": self.eval_seed, "gen_seed": self.gen_seed, "blocks": self.blocks, "R_eff": self.R_eff,
@@ -121,8 +131,7 @@ class GenerationExperiment:
             raise ValueError(f"family must be one of {list(self.families)} for {self.name}; got {family!r}")
         budget = self.profiles[profile]
         teacher = dataclasses.asdict(teachers.make(family, seed=self.teacher_seed).config)
-        model = dataclasses.asdict(LocalCNNConfig(blocks=self.blocks, width=budget.width, seed=seed,
-                                                  **dict(budget.model_options)))
+        model = dataclasses.asdict(MODELS["cnn"](self.blocks, budget, seed))
         train = dataclasses.asdict(budget.train_config(self.train_L, seed))
         return GenerationRun(self.name, profile, family, seed, teacher, model, train, budget.sizes or self.gen_sizes,
                              budget.n_samples, budget.sampler_steps, budget.n_boot, EVAL_SEED_OFFSET + seed,
