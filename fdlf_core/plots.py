@@ -377,12 +377,22 @@ def hard_valid_response_slice(row, probe: tuple[int, int, int], R: int | None = 
     return fig
 
 
-def generation_mae(summary: list[dict], title: str = "Table 5: local-observable error of generated samples") -> go.Figure:
-    """Table 5 as curves: the local-observable MAE of generated samples vs generation size ``L`` per family,
-    one panel per sampler (``sampling.METHODS`` order), log y axis; dotted thin, the same MAE between two
-    independent teacher sets (what finite samples alone give); open diamonds, the paper's numbers (it names
-    no sampler, so they are drawn in every panel). Error bars: s.e.m. over seeds, or with one seed the
-    bootstrap standard error."""
+# Table 5's metrics as generation_error draws them: y axis title, hover label, log axis
+GENERATION_METRICS = {"mae": ("local-observable MAE", "MAE", True),
+                      "corr_rel": ("relative correlation error", "relative error", False)}
+
+
+def generation_error(summary: list[dict], metric: str = "mae",
+                     title: str = "Table 5: local-observable error of generated samples") -> go.Figure:
+    """Table 5 as curves: ``metric`` of generated samples vs generation size ``L`` per family, one panel per
+    sampler (``sampling.METHODS`` order): ``"mae"``, the local-observable MAE (log y axis; open diamonds,
+    the paper's numbers: it names no sampler, so they are drawn in every panel), or ``"corr_rel"``, the
+    relative correlation error (``observables.relative_correlation_error``; beyond the paper). Dotted thin:
+    the same metric between two independent teacher sets (what finite samples alone give). Error bars:
+    s.e.m. over seeds, or with one seed the bootstrap standard error."""
+    if metric not in GENERATION_METRICS:
+        raise ValueError(f"metric must be one of {list(GENERATION_METRICS)}; got {metric!r}")
+    axis_title, label_y, log_y = GENERATION_METRICS[metric]
     samplers = [m for m in SAMPLER_ORDER if any(r["sampler"] == m for r in summary)]
     names = {"sde": "reverse SDE (Euler-Maruyama)", "ode": "probability-flow ODE (Heun)"}
     fig = make_subplots(rows=1, cols=max(len(samplers), 1), shared_yaxes=True,
@@ -392,21 +402,22 @@ def generation_mae(summary: list[dict], title: str = "Table 5: local-observable 
         for fam in _families(summary):
             rows = sorted((r for r in summary if r["family"] == fam and r["sampler"] == sampler), key=lambda r: r["L"])
             train_L = rows[0]["train_L"] if rows else train_L
-            for metric, dash, width, label in (("mae", "solid", 2, fam), ("floor_mae", "dot", 1, f"{fam}: teacher vs teacher")):
-                err = [_finite(r[f"{metric}_sem"]) if _finite(r[f"{metric}_sem"]) is not None
-                       else (_finite(r[f"{metric}_within_se"]) or 0.0) for r in rows]
-                fig.add_trace(go.Scatter(x=[r["L"] for r in rows], y=[r[f"{metric}_mean"] for r in rows],
+            for key, dash, width, label in ((metric, "solid", 2, fam), (f"floor_{metric}", "dot", 1, f"{fam}: teacher vs teacher")):
+                err = [_finite(r[f"{key}_sem"]) if _finite(r[f"{key}_sem"]) is not None
+                       else (_finite(r[f"{key}_within_se"]) or 0.0) for r in rows]
+                fig.add_trace(go.Scatter(x=[r["L"] for r in rows], y=[r[f"{key}_mean"] for r in rows],
                                          error_y=dict(type="data", array=err, visible=True), mode="lines+markers",
                                          name=label, legendgroup=label, showlegend=col == 1,
                                          line=dict(color=COLOURS[fam], dash=dash, width=width),
-                                         hovertemplate=f"{label} ({sampler})<br>L=%{{x}}<br>MAE=%{{y:.3f}}<extra></extra>"),
+                                         hovertemplate=f"{label} ({sampler})<br>L=%{{x}}<br>{label_y}=%{{y:.3f}}<extra></extra>"),
                               row=1, col=col)
-            paper = _paper_trace("table5", "mae", fam, "L", col == 1)
+            paper = _paper_trace("table5", metric, fam, "L", col == 1)
             if paper:
                 fig.add_trace(paper, row=1, col=col)
         fig.update_xaxes(title_text=f"generation size L (trained at L={train_L})", row=1, col=col)
-    fig.update_yaxes(type="log")  # every panel: shared_yaxes shares the range, not the axis type
-    fig.update_yaxes(title_text="local-observable MAE", row=1, col=1)
+    if log_y:
+        fig.update_yaxes(type="log")  # every panel: shared_yaxes shares the range, not the axis type
+    fig.update_yaxes(title_text=axis_title, row=1, col=1)
     fig.update_layout(title=title, template="plotly_white", width=1100,
                       legend=dict(orientation="h", y=-0.25, x=0))
     return fig

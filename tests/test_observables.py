@@ -49,6 +49,24 @@ def test_the_mae_is_zero_for_one_set_and_its_error_bar_shrinks_with_samples():
     assert scaled["mae"] == pytest.approx(sum(scaled["per_observable"].values()) / len(observables.OBSERVABLES))
 
 
+def test_the_relative_correlation_error_against_hand_values():
+    # correlations all zero is as far off as the reference's own size (1); twice as strong is 1 as well
+    x = torch.tensor([[(-1.0) ** c for c in range(6)] for _ in range(6)])[None]
+    ref = observables.local_observables(x)
+    zero = {**ref, **{k: 0.0 for k in observables.OFFSETS}}
+    assert observables.relative_correlation_error(zero, ref) == 1.0
+    assert observables.relative_correlation_error({k: 2 * v for k, v in ref.items()}, ref) == 1.0
+    assert observables.relative_correlation_error(ref, ref) == 0.0
+    assert observables.relative_correlation_error(ref, zero) == math.inf  # nothing to be relative to
+    # doubling a field quadruples every correlation (the mean's square scales with it): error exactly 3
+    a = gaussian.sample(200, 8, 0.6, generator=torch.Generator().manual_seed(2))
+    scaled = observables.observable_mae(2 * a, a, n_boot=50)
+    assert scaled["corr_rel"] == pytest.approx(3.0, rel=1e-12)
+    b = gaussian.sample(200, 8, 0.6, generator=torch.Generator().manual_seed(3))
+    two = observables.observable_mae(a, b, n_boot=50)
+    assert 0 < two["corr_rel"] < 0.5 and two["corr_rel_stderr"] > 0
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: observables.local_observables(torch.zeros(2, 4, 4)), "L >= 5"),
     (lambda: observables.local_observables(torch.zeros(2, 6, 6)), "zero variance"),

@@ -24,7 +24,8 @@ ARTIFACTS = {"fig1": ("comparison.csv", "fig1a_score_rmse.html", "fig1b_response
              "ablation": ("ablation_table.html",),
              "fig3": ("fig3_hard_valid.html", "fig3_sample.html", "fig3_response_hv_long.html"),
              "fig4": ("fig4_boundary_response.html", "fig4_response_profile.html", "fig4_correlation_length.html"),
-             "table5": ("comparison.csv", "table5_generation_mae.html", "table5_observable_errors.html",
+             "table5": ("comparison.csv", "table5_generation_mae.html", "table5_correlation_error.html",
+                        "table5_observable_errors.html",
                         "table5_samples_complex_long.html")}
 
 

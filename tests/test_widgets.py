@@ -356,6 +356,8 @@ def test_generation_explorer_generates_with_the_cached_model(monkeypatch, tmp_pa
     row = next(r for r in runner.read_runs(tmp_path / "table5" / "quick" / "runs.jsonl")
                if (r["family"], r["L"], r["sampler"]) == ("simple_local", 8, "ode"))
     assert f"MAE {row['mae']:.3f} ± {row['mae_se']:.3f}" in view.status.value
+    assert f"relative correlation error {row['corr_rel']:.2f} (teacher vs teacher: {row['floor_corr_rel']:.2f})" \
+        in view.status.value
     assert view.generation.work(view.params()) == 0 and "already generated" in view.generation.prepare(view.params())
     samples, bars = view.figures["samples"], view.figures["observables"]
     assert len(samples.data) == 2 and len(samples.data[1].z) == 8 and samples.layout.annotations[1].text == "generated"

@@ -79,7 +79,8 @@ class GenerationExplorer(Explorer):
         obs.update_layout(legend=LEGEND)
         err = done["error"]
         return (f"{family}, L={L}, {sampler}: local-observable MAE {err['mae']:.3f} ± {err['stderr']:.3f} "
-                f"(teacher vs teacher: {done['floor']['mae']:.3f}); frame {frame}: sigma={sigma:.3g}")
+                f"(teacher vs teacher: {done['floor']['mae']:.3f}); relative correlation error {err['corr_rel']:.2f} "
+                f"(teacher vs teacher: {done['floor']['corr_rel']:.2f}); frame {frame}: sigma={sigma:.3g}")
 
     def _generation_job(self, p: dict) -> Job | str:
         key = (p["family"], p["profile"], p["L"], p["sampler"])

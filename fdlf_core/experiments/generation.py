@@ -29,7 +29,9 @@ from ..models import LocalCNNConfig
 from .base import EVAL_SEED_OFFSET, BlocksRun, Budget, RunSpec
 from .fdlf2d import MODELS, PAPER_MODEL, QUICK_MODEL, FDLFRun
 
-METRICS = ("mae", "floor_mae")
+# mae: Table 5's local-observable MAE; corr_rel: the relative correlation error (observables); floor_*: the
+# same between two independent teacher sets, what finite samples alone give
+METRICS = ("mae", "floor_mae", "corr_rel", "floor_corr_rel")
 # the generation noise is drawn from seed + GEN_SEED_OFFSET: independent of the reference samples (drawn from
 # seed + EVAL_SEED_OFFSET, whose first draw is the teacher's latent noise) and of the training stream
 GEN_SEED_OFFSET = 2 * EVAL_SEED_OFFSET
@@ -86,8 +88,8 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
                                  method, self.gen_seed, progress=False, record=record)
 
     def evaluate(self, teacher: teachers.Teacher, result) -> list[dict]:
-        """One row per (generation size, sampler): ``mae`` and ``floor_mae`` with their bootstrap ``_se``,
-        and every observable of the generated and reference sets (``observables.OBSERVABLES``)."""
+        """One row per (generation size, sampler): ``mae``, ``floor_mae``, ``corr_rel`` and ``floor_corr_rel``
+        (``METRICS``) with their bootstrap ``_se``, and every observable of the generated and reference sets (``observables.OBSERVABLES``)."""
         rows = []
         for L in self.gen_sizes:
             reference, floor = self.references(teacher, L)
@@ -102,6 +104,8 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
                              "sigma_min": sampling.SIGMA_MIN, "n_samples": self.n_samples,
                              "mae": err["mae"], "mae_se": err["stderr"],
                              "floor_mae": floor["mae"], "floor_mae_se": floor["stderr"],
+                             "corr_rel": err["corr_rel"], "corr_rel_se": err["corr_rel_stderr"],
+                             "floor_corr_rel": floor["corr_rel"], "floor_corr_rel_se": floor["corr_rel_stderr"],
                              "abs_error": err["per_observable"], "generated": err["generated"],
                              "reference": err["reference"], "generation_wall_s": wall})
         return rows
@@ -144,7 +148,7 @@ class GenerationExperiment:
 
     @staticmethod
     def summarize(rows: Iterable[dict]) -> list[dict]:
-        """One dict per (family, L, sampler): ``mae`` and ``floor_mae`` as ``_mean``, ``_sem`` over seeds (NaN
+        """One dict per (family, L, sampler): each of ``METRICS`` as ``_mean``, ``_sem`` over seeds (NaN
         for one seed) and ``_within_se`` (the mean bootstrap standard error of a run)."""
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:

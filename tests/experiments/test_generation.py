@@ -49,9 +49,12 @@ def test_run_rows_summary_and_resume(tiny, tmp_path):
     assert set(row["abs_error"]) == set(row["generated"]) == set(row["reference"]) == set(observables.OBSERVABLES)
     assert row["mae"] == pytest.approx(sum(row["abs_error"].values()) / len(observables.OBSERVABLES))
     assert row["mae_se"] > 0 and row["floor_mae"] > 0 and row["floor_mae_se"] > 0
+    assert row["corr_rel"] == observables.relative_correlation_error(row["generated"], row["reference"])
+    assert row["corr_rel_se"] > 0 and row["floor_corr_rel"] > 0 and row["floor_corr_rel_se"] > 0
     # the floor and the reference do not depend on the sampler: one teacher draw per size and seed
     twin = next(r for r in res.rows if (r["family"], r["seed"], r["L"], r["sampler"]) == ("complex_long", 1, 8, "ode"))
     assert twin["floor_mae"] == row["floor_mae"] and twin["reference"] == row["reference"]
+    assert twin["floor_corr_rel"] == row["floor_corr_rel"]
     assert twin["generated"] != row["generated"]
     summary = runner.read_csv(d / "summary.csv", tiny.summary_schema)
     assert len(summary) == 3 * 2 * 2 == len(res.summary) and all(r["n_seeds"] == 2 for r in summary)
@@ -60,6 +63,8 @@ def test_run_rows_summary_and_resume(tiny, tmp_path):
     vals = [r["mae"] for r in res.rows if (r["family"], r["L"], r["sampler"]) == ("complex_long", 8, "sde")]
     assert entry["mae_mean"] == pytest.approx(sum(vals) / 2)
     assert entry["mae_sem"] == pytest.approx(abs(vals[0] - vals[1]) / 2)
+    rel = [r["corr_rel"] for r in res.rows if (r["family"], r["L"], r["sampler"]) == ("complex_long", 8, "sde")]
+    assert entry["corr_rel_mean"] == pytest.approx(sum(rel) / 2)
     before = (d / "runs.jsonl").read_text()
     resumed = ex.run_experiment("table5", "quick", out=tmp_path, progress=False)  # nothing to run
     assert (d / "runs.jsonl").read_text() == before and len(resumed.rows) == len(res.rows)
@@ -85,6 +90,7 @@ def test_the_floor_is_the_mae_of_an_independent_teacher_set(tiny):
     expected = observables.observable_mae(second, reference, spec.n_boot, spec.eval_seed)
     row = next(r for r in rows if r["L"] == 6)
     assert row["floor_mae"] == expected["mae"] and row["floor_mae_se"] == expected["stderr"]
+    assert row["floor_corr_rel"] == expected["corr_rel"] and row["floor_corr_rel_se"] == expected["corr_rel_stderr"]
 
 
 def test_generation_noise_is_independent_of_the_reference_samples(tiny):
@@ -117,10 +123,15 @@ def test_bad_generation_settings(call, match):
         call()
 
 
-def _summary(mae: dict, floor=0.01):
+def _summary(mae: dict, floor=0.01, corr_over=None):
+    """Table 5 summary rows from {(family, L, sampler): MAE}; the relative correlation error is ``corr_over``
+    [family] times its floor of 0.2 (default: 4x for complex_long, 1.5x for the others)."""
+    over = corr_over or {"simple_local": 1.5, "complex_local": 1.5, "complex_long": 4.0}
     return [{"family": f, "blocks": 1, "R_eff": 4, "train_L": 16, "L": L, "sampler": s, "n_seeds": 3,
              "mae_mean": v, "mae_sem": 0.01, "mae_within_se": 0.02, "floor_mae_mean": floor, "floor_mae_sem": math.nan,
-             "floor_mae_within_se": 0.005} for (f, L, s), v in mae.items()]
+             "floor_mae_within_se": 0.005, "corr_rel_mean": 0.2 * over[f], "corr_rel_sem": 0.05,
+             "corr_rel_within_se": 0.05, "floor_corr_rel_mean": 0.2, "floor_corr_rel_sem": math.nan,
+             "floor_corr_rel_within_se": 0.03} for (f, L, s), v in mae.items()]
 
 
 SIZES = (6, 16, 40)
@@ -134,11 +145,18 @@ def _paper_like(long=0.8, sde_factor=0.3, grow=1.0):
 
 def test_table5_claims_can_fail():
     checked = paper.claims("table5", _summary(_paper_like()))
-    assert [(c.key, c.passed) for c in checked] == [("simple_local_stable", True), ("complex_local_stable", True),
-                                                    ("long_larger", True), ("sde_below_ode", True)]
-    failing = {c.key: c.passed for c in paper.claims("table5", _summary(_paper_like(long=0.3, sde_factor=1.1, grow=1.5)))}
+    assert [(c.key, c.passed) for c in checked] == [
+        ("simple_local_stable", True), ("complex_local_stable", True), ("long_larger", True),
+        ("long_correlations_missed", True), ("sde_below_ode", True)]
+    failing = {c.key: c.passed for c in paper.claims("table5", _summary(
+        _paper_like(long=0.3, sde_factor=1.1, grow=1.5),
+        corr_over={"simple_local": 1.5, "complex_local": 1.5, "complex_long": 2.5}))}
     assert failing == {"simple_local_stable": False, "complex_local_stable": False, "long_larger": False,
-                       "sde_below_ode": False}
+                       "long_correlations_missed": False, "sde_below_ode": False}
+    # the correlation claim also fails when a short-range teacher's correlations are lost too
+    short_lost = {"simple_local": 1.5, "complex_local": 2.5, "complex_long": 4.0}
+    assert not next(c for c in paper.claims("table5", _summary(_paper_like(), corr_over=short_lost))
+                    if c.key == "long_correlations_missed").passed
     incomplete = [r for r in _summary(_paper_like()) if r["sampler"] == "ode"]
     with pytest.raises(ValueError, match="both samplers"):
         paper.claims("table5", incomplete)
@@ -158,7 +176,7 @@ def test_table5_comparison_has_a_row_per_sampler():
 
 
 def test_table5_figures_draw_both_samplers_and_the_paper():
-    fig = plots.generation_mae(_summary(_paper_like()))
+    fig = plots.generation_error(_summary(_paper_like()))
     names = [t.name for t in fig.data]
     assert names.count("simple_local") == 2 and names.count("simple_local (paper)") == 2  # one per panel
     assert sum(n.endswith("teacher vs teacher") for n in names) == 3 * 2
@@ -169,6 +187,12 @@ def test_table5_figures_draw_both_samplers_and_the_paper():
     rows = [{"family": f, "abs_error": {k: 0.1 for k in observables.OBSERVABLES}} for f in TABLE5.families]
     bars = plots.observable_errors(rows)
     assert [t.name for t in bars.data] == list(TABLE5.families) and list(bars.data[0].x) == list(observables.OBSERVABLES)
+    corr = plots.generation_error(_summary(_paper_like()), metric="corr_rel")
+    assert [t.name for t in corr.data].count("complex_long") == 2 and not any("(paper)" in t.name for t in corr.data)
+    assert list(next(t for t in corr.data if t.name == "complex_long").y) == [pytest.approx(0.8)] * 3
+    assert corr.layout.yaxis.type != "log"
+    with pytest.raises(ValueError, match="metric must be one of"):
+        plots.generation_error(_summary(_paper_like()), metric="rmse")
     grid = plots.sample_grid({"teacher": torch.zeros(4, 4), "sde": torch.ones(4, 4)})
     assert len(grid.data) == 2 and grid.data[0].zmin == 0 and grid.data[1].zmax == 1
 
