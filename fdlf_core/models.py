@@ -107,8 +107,34 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32 if param is None else param.dtype
 
 
+class LatticeScoreModel(nn.Module):
+    """What the 2D score models share: ``forward(x, sigma)`` checks its inputs (a field ``(n, L, L)``, the
+    lattice size the model accepts, ``sigma``, and on CPU the memory the pass needs) and calls ``score``,
+    which subclasses implement without checks. Subclasses give ``_check_size(L)`` and ``_bytes_per_site``."""
+
+    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        x = lattice.check_field(x, checkerboard=False)
+        self._check_size(x.shape[-1])
+        dtype = model_dtype(self)
+        sig = check_sigma(sigma, x.shape[0])
+        check_in_dtype(sig, x, dtype)
+        if x.device.type == "cpu":  # host memory; a GPU's is the allocator's to refuse
+            lattice.check_memory(x.numel(), self._bytes_per_site(dtype), f"{x.shape[0]} field(s) of L={x.shape[-1]} "
+                                 f"through a width-{self.config.width} {type(self).__name__}")
+        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
+
+    def _check_size(self, L: int) -> None:
+        """Raise ``ValueError`` if the model cannot run on an ``L x L`` torus (default: any ``L`` runs)."""
+
+    def _bytes_per_site(self, dtype: torch.dtype) -> int:
+        raise NotImplementedError
+
+    def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
 @registry.model
-class LocalCNN(nn.Module):
+class LocalCNN(LatticeScoreModel):
     """Noise-conditioned local CNN score model ``s_theta(x, sigma)``; receptive radius ``R = 2B + 2``.
 
     Layout: 3x3 input projection, ``blocks`` residual blocks of two 3x3 convs (SiLU), output projection
@@ -164,16 +190,6 @@ class LocalCNN(nn.Module):
 
     def _conv(self, conv: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
         return circular_conv(h, conv.weight, conv.bias)
-
-    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        x = lattice.check_field(x, checkerboard=False)
-        dtype = self.conv_in.weight.dtype
-        sig = check_sigma(sigma, x.shape[0])
-        check_in_dtype(sig, x, dtype)
-        if x.device.type == "cpu":  # host memory; a GPU's is the allocator's to refuse
-            lattice.check_memory(x.numel(), self._bytes_per_site(dtype), f"{x.shape[0]} field(s) of L={x.shape[-1]} "
-                                 f"through a width-{self.config.width} LocalCNN")
-        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
 
     def _bytes_per_site(self, dtype: torch.dtype) -> int:
         # peak activations per site (measured): with autograd ~(9 blocks + 6) maps of width channels are
@@ -252,7 +268,7 @@ def _windows(h: torch.Tensor, w: int) -> torch.Tensor:
 
 
 @registry.model
-class LocalAttention(nn.Module):
+class LocalAttention(LatticeScoreModel):
     """Noise-conditioned sliding-attention local score model ``s_theta(x, sigma)`` (the paper's auxiliary
     "pure sliding-attention local score models", Sec. 4); receptive radius ``R = layers x window``.
 
@@ -297,24 +313,19 @@ class LocalAttention(nn.Module):
     def receptive_radius(self) -> int:
         return self.config.receptive_radius
 
-    def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        x = lattice.check_field(x, checkerboard=False)
-        w, L = self.config.window, x.shape[-1]
+    def _check_size(self, L: int) -> None:
+        w = self.config.window
         if 2 * w + 1 > L:
             raise ValueError(f"window must fit the lattice (2 window + 1 <= L): window={w} needs L >= {2 * w + 1}; "
                              f"got L={L}")
-        dtype = self.embed.weight.dtype
-        sig = check_sigma(sigma, x.shape[0])
-        check_in_dtype(sig, x, dtype)
-        if x.device.type == "cpu":
-            # per site, per layer kept for autograd: the key and value windows, the q x key and weights x
-            # value products over the window, and the weights of each head
-            K, d, h = (2 * w + 1) ** 2, self.config.width, self.config.heads
-            per_layer = 4 * K * d + 2 * K * h + 8 * d if torch.is_grad_enabled() else 4 * K * d + 2 * K * h
-            lattice.check_memory(x.numel(), dtype.itemsize * (per_layer * (self.config.layers if torch.is_grad_enabled()
-                                                                           else 1) + 4 * d),
-                                 f"{x.shape[0]} field(s) of L={L} through a width-{d} LocalAttention")
-        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
+
+    def _bytes_per_site(self, dtype: torch.dtype) -> int:
+        # per site, per layer kept for autograd: the key and value windows, the q x key and weights x value
+        # products over the window, and the weights of each head; without autograd one layer's at a time
+        K, d, h = (2 * self.config.window + 1) ** 2, self.config.width, self.config.heads
+        if torch.is_grad_enabled():
+            return dtype.itemsize * ((4 * K * d + 2 * K * h + 8 * d) * self.config.layers + 4 * d)
+        return dtype.itemsize * (4 * K * d + 2 * K * h + 4 * d)
 
     def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
         """``forward`` without input checks: ``x (n, L, L)``, ``sig (n,)``, both in the model's dtype."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .sampling import METHODS as SAMPLER_ORDER
+from .sampling import method_rank
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def compare(experiment: str, summary: list[dict]) -> list[dict]:
     where the run has no such entry. A summary with a ``sampler`` column (Table 5) gives one row per
     sampler, its metric named ``"<metric>, <sampler>"``.
     """
-    order = {m: k for k, m in enumerate(SAMPLER_ORDER)}
-    samplers = sorted({r["sampler"] for r in summary if "sampler" in r}, key=lambda m: (order.get(m, 99), m)) or [None]
+    samplers = sorted({r["sampler"] for r in summary if "sampler" in r}, key=method_rank) or [None]
     out = []
     for rep in REPORTED:
         if rep.experiment != experiment:

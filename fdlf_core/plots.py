@@ -20,7 +20,7 @@ from . import stats
 from .atomic import atomic_write
 from .diagnostics import UNDEFINED_BELOW
 from .paper import REPORTED, format_pm
-from .sampling import METHODS as SAMPLER_ORDER
+from .sampling import method_rank
 
 COLOURS = {"simple_local": "#1f77b4", "complex_local": "#2ca02c", "medium_range": "#ff7f0e",
            "complex_long": "#d62728", "hv_local": "#1f77b4", "hv_medium": "#ff7f0e", "hv_long": "#d62728"}
@@ -393,7 +393,7 @@ def generation_error(summary: list[dict], metric: str = "mae",
     if metric not in GENERATION_METRICS:
         raise ValueError(f"metric must be one of {list(GENERATION_METRICS)}; got {metric!r}")
     axis_title, label_y, log_y = GENERATION_METRICS[metric]
-    samplers = [m for m in SAMPLER_ORDER if any(r["sampler"] == m for r in summary)]
+    samplers = sorted({r["sampler"] for r in summary}, key=method_rank)
     names = {"sde": "reverse SDE (Euler-Maruyama)", "ode": "probability-flow ODE (Heun)"}
     fig = make_subplots(rows=1, cols=max(len(samplers), 1), shared_yaxes=True,
                         subplot_titles=[names.get(m, m) for m in samplers])

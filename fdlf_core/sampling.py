@@ -29,6 +29,11 @@ from .progress import bar as progress_bar
 
 RHO = 7.0  # EDM's schedule exponent
 METHODS = ("sde", "ode")  # generate's samplers, in the order tables list them
+
+
+def method_rank(method: str) -> tuple[int, str]:
+    """Sort key putting sampler names in ``METHODS`` order (unknown names after them, alphabetically)."""
+    return (METHODS.index(method) if method in METHODS else len(METHODS), method)
 SIGMA_MIN = 0.002  # where generation stops (EDM's): below the training sigma_min, the model's clean-score limit
 
 

@@ -153,10 +153,9 @@ class GenerationExperiment:
         groups: dict[tuple, list[dict]] = defaultdict(list)
         for r in rows:
             groups[(r["family"], r["blocks"], r["R_eff"], r["train_L"], r["L"], r["sampler"])].append(r)
-        order = {m: k for k, m in enumerate(sampling.METHODS)}
         out = []
         for (family, blocks, R_eff, train_L, L, sampler), rs in sorted(
-                groups.items(), key=lambda kv: (*kv[0][:5], order.get(kv[0][5], 99))):
+                groups.items(), key=lambda kv: (*kv[0][:5], sampling.method_rank(kv[0][5]))):
             entry = {"family": family, "blocks": blocks, "R_eff": R_eff, "train_L": train_L, "L": L,
                      "sampler": sampler, "n_seeds": len(rs)}
             for m in METRICS:
