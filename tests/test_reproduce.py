@@ -77,8 +77,10 @@ KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma"), ("table5", "long
 # to 8 and 14 (the paper profile's 1500 steps at width 64 separate them; issue 14's study: 0.303 -> 0.210).
 # Fig. 3's quick model (width 16, 150 steps) stays near the Gaussian baseline (RMSE ~0.93 for every teacher),
 # so the long teacher's missing far response cannot show against it; the paper profile trains 3000 steps.
+# Table 5's quick model (width 32, 200 steps) misses every teacher's local correlations (complex_local 4.7x its
+# teacher-vs-teacher floor at L=40), so only-the-long-range-one cannot show; the paper profile trains 1500 steps.
 NEEDS_PAPER_BUDGET = {("floor", "medium_radius_matters"), ("fig2", "medium_improves"), ("fig2", "medium_improves_14"),
-                      ("fig3", "long_poorer"), ("fig3", "long_degrades")}
+                      ("fig3", "long_poorer"), ("fig3", "long_degrades"), ("table5", "long_correlations_missed")}
 CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long_worse", "long_degrades",
                                 "long_far_high")] + \
          [("fig2", k) for k in ("simple_local_flat", "medium_improves", "medium_improves_14", "long_far_near_one",
@@ -87,7 +89,8 @@ CLAIMS = [("fig1", k) for k in ("simple_local_flat", "complex_local_flat", "long
          [("fig3", k) for k in ("hv_local_stable", "hv_medium_stable", "long_poorer", "long_degrades",
                                 "inset_ordered")] + \
          [("fig4", k) for k in ("exact_grows", "learned_underestimates", "worst_at_intermediate_sigma")] + \
-         [("table5", k) for k in ("simple_local_stable", "complex_local_stable", "long_larger", "sde_below_ode")]
+         [("table5", k) for k in ("simple_local_stable", "complex_local_stable", "long_larger", "long_correlations_missed",
+                                  "sde_below_ode")]
 
 
 @pytest.mark.parametrize("fig,key", [

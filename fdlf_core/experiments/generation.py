@@ -70,6 +70,9 @@ class GenerationRun(FDLFRun, BlocksRun, RunSpec):
     n_boot: int
     eval_seed: int   # the teacher reference samples (and the bootstrap); EVAL_SEED_OFFSET + seed
     gen_seed: int    # the generation noise; GEN_SEED_OFFSET + seed
+    # what the rows measure (METRICS): part of the run's identity, so rows written before a metric was added
+    # are not read without it; their runs are evaluated again (from the cached checkpoint, train_id unchanged)
+    metrics: tuple[str, ...] = METRICS
 
     MODEL_CONFIG = LocalCNNConfig
 

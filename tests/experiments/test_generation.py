@@ -36,6 +36,9 @@ def test_paper_configuration():
     assert s.train["sigma_max"] == 80.0 and fig1.train["sigma_max"] == 1.0 and s.train_id != fig1.train_id
     assert s.gen_sizes == TABLE5.gen_sizes and dict(s.sampler_steps) == {"sde": 500, "ode": 40}
     assert len({r.run_id for r in specs}) == len(specs) and all(r.eval_seed == ex.EVAL_SEED_OFFSET + r.seed for r in specs)
+    # rows written before a metric was added belong to another run: evaluated again, from the same checkpoint
+    older = dataclasses.replace(s, metrics=("mae", "floor_mae"))
+    assert s.metrics == ex.generation.METRICS and older.run_id != s.run_id and older.train_id == s.train_id
     quick = ex.expand("table5", "quick")
     assert [r.gen_sizes for r in quick] == [(6, 16, 40)] * 3  # the training size and both ends of the paper's range
 
