@@ -99,6 +99,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     figures = _parse_only(args.only) if args.only is not None else [
         name for name, exp in experiments.EXPERIMENTS.items() if args.profile in exp.profiles]
     jobs = lattice.check_int(args.jobs, "--jobs", 1)
+    if args.scheduler is not None and args.executor != "dask":
+        raise ValueError("--scheduler is a dask scheduler's address: it needs --executor dask")
+    if args.executor == "dask":
+        from . import cluster
+        cluster._import_distributed()  # not installed: say so before any notebook starts
     out = Path(args.out).resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a directory (the results root); got a file: {out}")
@@ -117,7 +122,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     status = {}
     with _kernel_tempdir() as kernel_dir:
         for fig in figures:
-            status[fig] = _execute_figure(papermill, fig, args.profile, jobs, out, kernel_dir)
+            status[fig] = _execute_figure(papermill, fig, args.profile, jobs, out, kernel_dir,
+                                          {"executor": args.executor, "scheduler": args.scheduler})
     print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
     width = max(8, *map(len, figures))  # "fig2_attention" is wider than the header
     print(f"{'figure':<{width}} {'status':<10} {'wall s':>8}  claims  results")
@@ -160,8 +166,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, kernel_dir: Path) -> tuple:
-    """Execute ``fig``'s notebook into its results folder; ``(status, wall s, claims passed or None)``."""
+def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, kernel_dir: Path,
+                    where: dict) -> tuple:
+    """Execute ``fig``'s notebook into its results folder; ``(status, wall s, claims passed or None)``.
+    ``where``: the notebook's ``executor`` and ``scheduler`` parameters."""
     from . import experiments, paper, runner
 
     notebook = experiments.EXPERIMENTS[fig].notebook
@@ -177,7 +185,7 @@ def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, ker
         with runner.exclusive(experiments.result_dir(out, fig, profile), ".reproduce.lock", "fdlf reproduce"):
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / notebook), str(target), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                parameters={"profile": profile, "jobs": jobs, "out_dir": str(out), "interactive": False},
+                parameters={"profile": profile, "jobs": jobs, "out_dir": str(out), "interactive": False, **where},
                 progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
                 on_notebook_start=forget_connection_file)
         summary = experiments.load_results(out, fig, profile).summary
@@ -265,7 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "floor at twice its paper budget (its convergence check)")
     rep.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(catalog.EXPERIMENTS)} "
                                                   f"(default: every one with the profile)")
-    rep.add_argument("--jobs", type=int, default=1, help="training runs in parallel (processes)")
+    rep.add_argument("--jobs", type=int, default=1,
+                     help="training runs in parallel (processes; with --executor dask and no --scheduler, the "
+                          "local cluster's workers)")
+    rep.add_argument("--executor", default="process", choices=catalog.EXECUTORS,
+                     help="process: this machine (inline or a process pool); dask: a dask.distributed cluster "
+                          "(pip install -e '.[dask]'), a local one unless --scheduler is given")
+    rep.add_argument("--scheduler", default=None,
+                     help="with --executor dask: the address of a running dask scheduler (tcp://host:8786); its "
+                          "workers need fdlf installed, not this machine's files")
     rep.add_argument("--out", default="results", help="results root (default: ./results)")
     rep.set_defaults(func=_reproduce)
     exp = sub.add_parser("explore", help="open an interactive explorer (Voila, or JupyterLab with --lab)")

@@ -323,7 +323,7 @@ class _Session:
             format=RESULTS_FORMAT, experiment=dataclasses.asdict(self.experiment), profile=self.profile,
             budget=dataclasses.asdict(self.experiment.profiles[self.profile]), provenance=provenance(), jobs=jobs,
             executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
-            worker_threads=None if executor else own_threads, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            worker_threads=getattr(executor, "threads", None) if executor else own_threads, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         sessions.append({"started": self.manifest["started"], "finished": None, "provenance": self.manifest["provenance"],
                          "jobs": jobs, "worker_threads": self.manifest["worker_threads"], "runs_to_do": len(todo)})
         runs = self.manifest.setdefault("runs", {})

@@ -94,6 +94,7 @@ def test_save_to_a_directory_is_rejected_before_training(tmp_path):
     (["--only", "fig9"], "--only must be a comma-separated subset"),
     (["--only", ","], "--only must be a comma-separated subset"),
     (["--jobs", "0"], "--jobs must be"),
+    (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is a dask scheduler's address: it needs --executor dask"),
 ])
 def test_reproduce_bad_input_exits_2(args, message, tmp_path, capsys):
     assert main(["reproduce", "--out", str(tmp_path)] + args) == 2
@@ -165,6 +166,20 @@ def test_reproduce_runs_every_experiment_that_has_the_profile(tmp_path, monkeypa
     capsys.readouterr()
     assert main(["reproduce", "--profile", "paper-2x", "--only", "fig1", "--out", str(tmp_path)]) == 2
     assert "profile must be one of ['paper', 'quick']" in capsys.readouterr().err
+
+
+def test_reproduce_hands_the_executor_to_every_notebook(tmp_path, monkeypatch, capsys):
+    import papermill
+
+    given = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, target, **kwargs: given.append(kwargs["parameters"]))
+    monkeypatch.setattr(ex, "load_results", lambda out, name, profile: (_ for _ in ()).throw(ValueError("stub")))
+    main(["reproduce", "--only", "fig1,fig4", "--executor", "dask", "--scheduler", "tcp://10.0.0.5:8786",
+          "--jobs", "3", "--out", str(tmp_path)])
+    assert [(p["executor"], p["scheduler"], p["jobs"]) for p in given] == [("dask", "tcp://10.0.0.5:8786", 3)] * 2
+    given.clear()
+    main(["reproduce", "--only", "fig1", "--out", str(tmp_path)])
+    assert (given[0]["executor"], given[0]["scheduler"]) == ("process", None)
 
 
 def test_a_second_reproduction_of_the_same_figure_is_refused_without_touching_its_notebook(tmp_path, monkeypatch,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_STACK = ("ipywidgets", "anywidget", "papermill", "ipykernel", "nbformat", "nbclient", "voila", "jupyterlab",
-                  "IPython")
+                  "IPython", "dask", "distributed")  # dask too: an extra, imported only by the dask executor
 
 # Import every fdlf_core module with the notebook stack made unimportable, then run the demo's argument
 # parser and the reproduce command's papermill check.
@@ -38,7 +38,8 @@ def test_core_dependencies_are_the_four_and_the_stack_is_an_extra():
     assert names == {"torch", "numpy", "tqdm", "plotly"}
     extras = project["optional-dependencies"]
     assert {"papermill", "ipykernel", "ipywidgets", "anywidget"} <= {d.split(">")[0] for d in extras["notebooks"]}
-    assert "fdlf[notebooks]" in extras["test"]
+    assert "fdlf[notebooks,dask]" in extras["test"]  # CI tests the dask executor on a local cluster
+    assert {d.split(">")[0] for d in extras["dask"]} == {"dask[distributed]", "bokeh"}
 
 
 def test_every_core_package_is_shipped():

@@ -28,7 +28,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .. import lattice, paper, runner
+from .. import cluster, lattice, paper, runner
+from ..catalog import EXECUTORS
 from ..runner import ExperimentResult, result_dir
 from .ablation import ABLATION
 from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
@@ -95,27 +96,42 @@ def check_results(name: str, profile: str, out: str | os.PathLike = "results",
 
 
 def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "results", jobs: int = 1,
-                   executor: cf.Executor | None = None, families: Iterable[str] | None = None,
-                   progress: bool = True, log: Callable[[str], None] | None = None) -> ExperimentResult:
+                   executor: cf.Executor | str | None = None, families: Iterable[str] | None = None,
+                   progress: bool = True, log: Callable[[str], None] | None = None,
+                   scheduler: str | None = None) -> ExperimentResult:
     """Run (or resume) ``name`` under ``profile``; results under ``out/<name>/<profile>/``.
 
     Finished runs (their ``run_id`` already in ``runs.jsonl``) are skipped; cached checkpoints are reused.
-    ``executor``: any ``concurrent.futures.Executor`` that runs calls in separate processes or one at a
-    time (model initialisation seeds torch's process-global RNG, so concurrent threads would mix seeds); the
-    caller keeps ownership. If None, ``jobs == 1`` runs in-process and ``jobs > 1`` uses
-    ``runner.process_pool(jobs)``. Raises ``runner.ExperimentError`` after writing everything that
-    finished if any run failed.
+    ``executor``: None or ``"process"``: ``jobs == 1`` runs in-process, ``jobs > 1`` in
+    ``runner.process_pool(jobs)``; ``"dask"``: on the dask cluster at ``scheduler``, or with None on a local
+    cluster of ``jobs`` worker processes (``cluster.dask_executor``); or any ``concurrent.futures.Executor``
+    that runs calls in separate processes or one at a time (model initialisation seeds torch's
+    process-global RNG, so concurrent threads would mix seeds), which the caller keeps. The numbers do not
+    depend on the executor, only on the torch threads per run (recorded in every row). Raises
+    ``runner.ExperimentError`` after writing everything that finished if any run failed.
     """
     exp = get_experiment(name)
     _check_profile(exp, profile)
     jobs = lattice.check_int(jobs, "jobs", 1)
-    if executor is not None and not isinstance(executor, cf.Executor):
-        raise TypeError(f"executor must be a concurrent.futures.Executor or None; got {type(executor).__name__}")
+    if isinstance(executor, str) and executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, a concurrent.futures.Executor or None; "
+                         f"got {executor!r}")
+    if executor is not None and not isinstance(executor, (str, cf.Executor)):
+        raise TypeError(f"executor must be a concurrent.futures.Executor, one of {EXECUTORS} or None; "
+                        f"got {type(executor).__name__}")
+    if scheduler is not None and executor != "dask":
+        raise ValueError(f"scheduler is the dask scheduler's address: it needs executor='dask'; got executor={executor!r}")
     specs = expand(name, profile, families)
     # the runs of the whole experiment (all families, also when running a subset): older ones become stale
     current = {s.run_id for s in (specs if families is None else expand(name, profile))}
-    return runner.run_specs(exp, profile, specs, current, result_dir(out, name, profile), jobs, executor,
-                            progress, log)
+    directory = result_dir(out, name, profile)
+    if executor != "dask":
+        return runner.run_specs(exp, profile, specs, current, directory, jobs,
+                                None if executor == "process" else executor, progress, log)
+    if not runner.pending(specs, directory):  # nothing to run: no cluster to start
+        return runner.run_specs(exp, profile, specs, current, directory, jobs, None, progress, log)
+    with cluster.dask_executor(scheduler, jobs, log) as pool:
+        return runner.run_specs(exp, profile, specs, current, directory, jobs, pool, progress, log)
 
 
 def load_results(out: str | os.PathLike, name: str, profile: str) -> ExperimentResult:
