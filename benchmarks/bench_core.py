@@ -1,7 +1,7 @@
 """Core benchmark: teacher sample/score/response (2D, and the 3D hard-valid teacher), DSM training steps against matmul peak, the cost per step
 of each DSM recipe of the ablation against the original one, stacked-seed
 training against one model at a time, the achieved GFLOP/s of finished reproduction runs, Ising
-Wolff throughput (cluster flips/s near beta_c) and exact-method timings, reverse-diffusion sampler
+Wolff and Swendsen-Wang throughput (near beta_c) and exact-method timings, reverse-diffusion sampler
 throughput (Table 5's model), and the sliding-attention model's training GFLOP/s against the CNN of the
 same radius.
 
@@ -232,6 +232,7 @@ def main() -> None:
 
     if "ising" in args.only:
         print(f"\n{'Wolff (50 samples, 1 sweep apart)':<34} {'flips/s':>9} {'spins/s':>10} {'mean cluster':>13}")
+        wolff = {}
         for L, ratio in [(64, 0.9), (64, 0.99), (128, 0.99)]:
             walls, stats = [], {}
             for seed in range(3):  # median over three chains
@@ -240,6 +241,18 @@ def main() -> None:
             wall, flips, spins = sorted(walls)[1]
             print(f"{f'L={L} beta/beta_c={ratio}':<34} {flips / wall:>9.0f} {spins / wall:>10.3g} "
                   f"{spins / flips:>13.0f}")
+            wolff[L, ratio] = spins / wall
+        # Swendsen-Wang updates every spin each sweep; its rate beside Wolff's flipped spins, same run
+        print(f"\n{'Swendsen-Wang (50 samples, 1 sweep)':<34} {'sweeps/s':>9} {'spins/s':>10} {'/ Wolff':>13}")
+        for L, ratio in [(64, 0.9), (64, 0.99), (128, 0.99)]:
+            walls = []
+            for seed in range(3):
+                stats = {}
+                ising.swendsen_wang_sample(L, ratio * ising.BETA_C, 50, seed=seed, progress=False, stats=stats)
+                walls.append((stats["wall_s"], stats["sweeps"], stats["spin_updates"]))
+            wall, sweeps, spins = sorted(walls)[1]
+            print(f"{f'L={L} beta/beta_c={ratio}':<34} {sweeps / wall:>9.0f} {spins / wall:>10.3g} "
+                  f"{spins / wall / wolff[L, ratio]:>13.1f}")
         exact_ms = 1e3 * median_s(lambda: ising.transfer_matrix_exact(8, ising.BETA_C), t_min)
         toeplitz_ms = 1e3 * median_s(lambda: ising.infinite_correlation(0.99 * ising.BETA_C, 8), t_min)
         print(f"transfer matrix L=8: {exact_ms:.1f} ms; infinite-lattice correlations r <= 8 at 0.99 beta_c: "

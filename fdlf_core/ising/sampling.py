@@ -1,6 +1,7 @@
-"""Ising Monte Carlo: a Wolff cluster sampler, a checkerboard heat-bath sampler, and honest error bars.
+"""Ising Monte Carlo: Wolff and Swendsen-Wang cluster samplers, a checkerboard heat-bath sampler, and
+honest error bars.
 
-Both samplers return Markov-chain samples ``(n_samples, L, L)`` of spins ``+-1`` (``torch.int8``), seeded
+The samplers return Markov-chain samples ``(n_samples, L, L)`` of spins ``+-1`` (``torch.int8``), seeded
 (a ``seed`` int; numpy's PCG64 drives the cluster growth, torch's generator the heat bath), so the same
 seed gives the same chain. Consecutive samples are correlated; ``fdlf_core.stats.binned_mean`` gives error
 bars that account for it.
@@ -95,6 +96,79 @@ def wolff_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_betw
     if stats is not None:
         stats.update(flips_between=flips_between, cluster_flips=flips_between * (n_samples - 1),
                      spins_flipped=flipped, wall_s=time.perf_counter() - start)
+    return torch.from_numpy(out.reshape(n_samples, L, L))
+
+
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of the graph on ``n`` vertices with edges ``(a[k], b[k])``: each vertex's label,
+    the smallest vertex of its component.
+
+    Vectorised union-find: every round hooks each root that has an edge to a smaller root onto the
+    smallest such root, then compresses every path by pointer jumping, and drops the edges now inside one
+    tree. The minimum label of a component only ever goes down, so it ends at the component's smallest
+    vertex; a round hooks at least one root per pending component, and pointer jumping halves path lengths.
+    """
+    parent = np.arange(n)
+    while True:
+        while True:  # full compression: every vertex points at its root
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        ra, rb = parent[a], parent[b]
+        pending = ra != rb
+        if not pending.any():
+            return parent
+        a, b, ra, rb = a[pending], b[pending], ra[pending], rb[pending]
+        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
+
+
+def _swendsen_wang_sweep(spins: np.ndarray, bonds: tuple[np.ndarray, np.ndarray], p_add: float,
+                         rng: np.random.Generator) -> None:
+    """One Swendsen-Wang update in place: occupy each bond between equal spins with ``p = 1 - e^(-2 beta)``,
+    find the clusters, flip each with probability 1/2 (every spin is updated)."""
+    a, b = bonds
+    occupied = (spins[a] == spins[b]) & (rng.random(a.size) < p_add)
+    labels = _components(spins.size, a[occupied], b[occupied])
+    flip = rng.random(spins.size) < 0.5  # one coin per label (a cluster's smallest site)
+    spins[flip[labels]] *= -1
+
+
+def swendsen_wang_sample(L: int, beta: float, n_samples: int, seed: int = 0, sweeps_between: int = 1,
+                         thermalize: int = 20, progress: bool = True, stats: dict | None = None) -> torch.Tensor:
+    """``n_samples`` spin configurations of the periodic ``L x L`` Ising model from a Swendsen-Wang chain.
+
+    Each sweep updates every spin (all clusters of the bond percolation at once, each flipped with
+    probability 1/2), so unlike Wolff's the sweep count is fixed in advance. ``thermalize`` sweeps, then a
+    sample every ``sweeps_between`` sweeps. Returns ``(n_samples, L, L)`` int8 spins ``+-1``. ``stats``, if
+    given, receives the sampling phase's ``sweeps``, ``spin_updates`` and ``wall_s``.
+    """
+    L = check_ising_L(L)
+    beta = check_beta(beta)
+    n_samples = lattice.check_int(n_samples, "n_samples", 1)
+    seed = lattice.check_int(seed, "seed", 0)
+    sweeps_between = lattice.check_int(sweeps_between, "sweeps_between", 1)
+    thermalize = lattice.check_int(thermalize, "thermalize", 0)
+    # the int8 samples, and per site the spins, the bond lists, labels and coins (int64 / float64)
+    lattice.check_memory(n_samples * L * L + 64 * L * L, 1, f"{n_samples} Ising sample(s) of L={L}", "bytes")
+    _check_work(L, n_samples, sweeps_between, thermalize)
+    rng = np.random.default_rng(seed)
+    nbr = _neighbours(L)
+    sites = np.arange(L * L)
+    bonds = (np.concatenate([sites, sites]), np.concatenate([nbr[:, 0], nbr[:, 2]]))  # right and down: each once
+    p_add = -math.expm1(-2 * beta)
+    spins = rng.choice(np.array([-1, 1], dtype=np.int8), L * L)
+    for _ in range(thermalize):
+        _swendsen_wang_sweep(spins, bonds, p_add, rng)
+    out = np.empty((n_samples, L * L), dtype=np.int8)
+    start = time.perf_counter()
+    for k in progress_bar(n_samples, f"Swendsen-Wang L={L} beta={beta:.4f}", progress):
+        for _ in range(sweeps_between if k else 0):
+            _swendsen_wang_sweep(spins, bonds, p_add, rng)
+        out[k] = spins
+    if stats is not None:
+        sweeps = sweeps_between * (n_samples - 1)
+        stats.update(sweeps=sweeps, spin_updates=sweeps * L * L, wall_s=time.perf_counter() - start)
     return torch.from_numpy(out.reshape(n_samples, L, L))
 
 
