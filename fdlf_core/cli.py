@@ -32,6 +32,7 @@ def _demo(args: argparse.Namespace) -> int:
                              f"at distance {diagnostics.FAR_BAND[0]}); got {L}")
     lattice.check_int(args.eval_n, "--eval-n", 1)
     lattice.check_int(args.teacher_seed, "--teacher-seed", 0)
+    device = _device_arg(args.device)
     budget = SweepBudget(steps=args.steps, batch_size=args.batch_size, seeds=(args.seed,), lr=args.lr,
                          width=args.width, eval_n=args.eval_n, response_n=args.eval_n)
     spec = sweep_run(args.family, args.blocks, args.L, budget, args.seed, tuple(args.eval_sizes),
@@ -45,10 +46,10 @@ def _demo(args: argparse.Namespace) -> int:
     untrained = diagnostics.score_rmse(spec.build_model(), teacher, args.L, n=args.eval_n, seed=spec.eval_seed)
     if save:
         with tempfile.TemporaryDirectory(dir=save.parent) as tmp:  # same filesystem: the move is atomic
-            out = runner.execute_run(spec, tmp, progress=True)
+            out = runner.execute_run(spec, tmp, progress=True, device=device)
             os.replace(Path(tmp) / f"{spec.train_id}.pt", save)
     else:
-        out = runner.execute_run(spec, None, progress=True)
+        out = runner.execute_run(spec, None, progress=True, device=device)
     print(f"trained in {out['rows'][0]['train_wall_s']:.1f} s; untrained score RMSE at L={args.L}: {untrained:.3f}")
     if save:
         print(f"checkpoint: {save}")
@@ -63,6 +64,16 @@ def _demo(args: argparse.Namespace) -> int:
           f"total, so an error relative to it means nothing; the 'total' columns divide by the whole response.")
     print("\nA local teacher inside the receptive field keeps the RMSE flat in L; try --family complex_long.")
     return 0
+
+
+def _device_arg(device: str, here: bool = True) -> str:
+    """``--device`` checked (``here``: this machine must have it) before any work: the name to pass on."""
+    from . import devices
+
+    try:
+        return str(devices.resolve_device(device)) if here else devices.check_device(device)
+    except ValueError as exc:
+        raise ValueError(f"--{exc}") from None
 
 
 def _check_save(path: str) -> Path:
@@ -104,6 +115,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.executor == "dask":
         from . import cluster
         cluster._import_distributed()  # not installed: say so before any notebook starts
+    device = _device_arg(args.device, here=args.scheduler is None)  # a cluster's workers resolve it there
     out = Path(args.out).resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a directory (the results root); got a file: {out}")
@@ -123,7 +135,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     with _kernel_tempdir() as kernel_dir:
         for fig in figures:
             status[fig] = _execute_figure(papermill, fig, args.profile, jobs, out, kernel_dir,
-                                          {"executor": args.executor, "scheduler": args.scheduler})
+                                          {"executor": args.executor, "scheduler": args.scheduler, "device": device})
     print(f"tables and claims of every figure under {out}: {report.write_results_readme(out)}")
     width = max(8, *map(len, figures))  # "fig2_attention" is wider than the header
     print(f"{'figure':<{width}} {'status':<10} {'wall s':>8}  claims  results")
@@ -169,7 +181,7 @@ def _alive(pid: int) -> bool:
 def _execute_figure(papermill, fig: str, profile: str, jobs: int, out: Path, kernel_dir: Path,
                     where: dict) -> tuple:
     """Execute ``fig``'s notebook into its results folder; ``(status, wall s, claims passed or None)``.
-    ``where``: the notebook's ``executor`` and ``scheduler`` parameters."""
+    ``where``: the notebook's ``executor``, ``scheduler`` and ``device`` parameters."""
     from . import experiments, paper, runner
 
     notebook = experiments.EXPERIMENTS[fig].notebook
@@ -265,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--teacher-seed", type=int, default=0)
     demo.add_argument("--eval-n", type=int, default=8, help="evaluation samples per size (paper: 8)")
     demo.add_argument("--save", default=None, help="write the trained checkpoint here (atomic)")
+    demo.add_argument("--device", default="cpu", help=f"where the model trains: {', '.join(catalog.DEVICES)} or cuda:N "
+                                                      f"(teachers stay on the CPU in float64)")
     demo.set_defaults(func=_demo)
     rep = sub.add_parser("reproduce", help="regenerate the paper's figures headlessly (papermill); "
                                            "results, HTML figures and executed notebooks under --out")
@@ -279,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--executor", default="process", choices=catalog.EXECUTORS,
                      help="process: this machine (inline or a process pool); dask: a dask.distributed cluster "
                           "(pip install -e '.[dask]'), a local one unless --scheduler is given")
+    rep.add_argument("--device", default="cpu", help=f"where the models train: {', '.join(catalog.DEVICES)} or cuda:N "
+                                                     f"(teachers and random draws stay on the CPU)")
     rep.add_argument("--scheduler", default=None,
                      help="with --executor dask: the address of a running dask scheduler (tcp://host:8786); its "
                           "workers need fdlf installed, not this machine's files")

@@ -39,7 +39,7 @@ def _import_distributed():
     return distributed
 
 
-def _execute_remote(spec, checkpoint: bytes | None, threads: int | None) -> dict:
+def _execute_remote(spec, checkpoint: bytes | None, threads: int | None, device: str = "cpu") -> dict:
     """``runner.execute_run`` on a worker, in a private directory: ``checkpoint`` (the cached one, or None
     to train) is put there first; the result carries ``"checkpoint"``: the trained checkpoint's bytes (None
     if it was given). ``threads``: torch threads for the run (None: the worker's cores over its task slots)."""
@@ -53,13 +53,14 @@ def _execute_remote(spec, checkpoint: bytes | None, threads: int | None) -> dict
         path = Path(tmp) / f"{spec.train_id}.pt"
         if checkpoint is not None:
             path.write_bytes(checkpoint)
-        out = execute_run(spec, tmp)
+        out = execute_run(spec, tmp, device=device)
         out["checkpoint"] = None if checkpoint is not None else path.read_bytes()
     return out
 
 
 class DaskExecutor(cf.Executor):
-    """Runs ``runner.execute_run(spec, checkpoint_dir, progress)`` calls on a dask ``Client``'s workers.
+    """Runs ``runner.execute_run(spec, checkpoint_dir, progress, device)`` calls on a dask ``Client``'s workers
+    (``device`` is resolved on the worker: ``"auto"`` takes the worker's GPU if it has one).
 
     ``submit`` returns a ``concurrent.futures.Future`` of ``execute_run``'s dict; when it resolves, a newly
     trained checkpoint is already in ``checkpoint_dir`` (written atomically). ``threads``: torch threads per
@@ -71,14 +72,14 @@ class DaskExecutor(cf.Executor):
         self.client, self.threads = client, threads
         self._pool = client.get_executor(pure=False)
 
-    def submit(self, fn, /, spec, checkpoint_dir, progress: bool = False) -> cf.Future:
+    def submit(self, fn, /, spec, checkpoint_dir, progress: bool = False, device: str = "cpu") -> cf.Future:
         from .runner import execute_run
 
         if fn is not execute_run:
             raise TypeError(f"DaskExecutor runs runner.execute_run only; got {getattr(fn, '__name__', fn)!r}")
         path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.train_id}.pt"
         cached = path.read_bytes() if path is not None and path.exists() else None
-        inner = self._pool.submit(_execute_remote, spec, cached, self.threads)
+        inner = self._pool.submit(_execute_remote, spec, cached, self.threads, device)
         outer: cf.Future = cf.Future()
 
         def deliver(done: cf.Future) -> None:

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import lattice, registry
+from .devices import model_device
 from .flows import circular_conv
 from .provenance import without_defaults
 
@@ -115,13 +116,14 @@ class LatticeScoreModel(nn.Module):
     def forward(self, x: torch.Tensor, sigma) -> torch.Tensor:
         x = lattice.check_field(x, checkerboard=False)
         self._check_size(x.shape[-1])
-        dtype = model_dtype(self)
+        dtype, device = model_dtype(self), model_device(self)
         sig = check_sigma(sigma, x.shape[0])
         check_in_dtype(sig, x, dtype)
-        if x.device.type == "cpu":  # host memory; a GPU's is the allocator's to refuse
+        if device.type == "cpu":  # host memory; a GPU's is the allocator's to refuse
             lattice.check_memory(x.numel(), self._bytes_per_site(dtype), f"{x.shape[0]} field(s) of L={x.shape[-1]} "
                                  f"through a width-{self.config.width} {type(self).__name__}")
-        return self.score(x.to(dtype), sig.to(device=x.device, dtype=dtype))
+        # the model's device for the pass, the caller's for the answer (a no-op when they are the same)
+        return self.score(x.to(device, dtype), sig.to(device, dtype)).to(x.device)
 
     def _check_size(self, L: int) -> None:
         """Raise ``ValueError`` if the model cannot run on an ``L x L`` torus (default: any ``L`` runs)."""

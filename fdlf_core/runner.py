@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from . import lattice
 from .atomic import atomic_write
+from .devices import check_device, model_device, resolve_device
 from .provenance import provenance
 from .training import TrainResult, fit_exact_score, load_checkpoint, save_checkpoint, train_dsm
 
@@ -54,37 +55,44 @@ def load_cached(spec, checkpoint: Path) -> TrainResult:
     return result
 
 
-def train_or_load(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False):
+def train_or_load(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False,
+                  device: str | torch.device = "cpu"):
     """The data source and trained model of ``spec``: ``(data, TrainResult, cached)``.
 
     With a ``checkpoint_dir`` the model is loaded from ``<checkpoint_dir>/<train_id>.pt`` if there (checked
     to be this run's), else trained and saved there atomically; with None it is trained and not saved.
+    The model trains (or is loaded) onto ``device`` (``devices.resolve_device``); the data stay on the CPU.
     """
+    device = resolve_device(device)
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.train_id}.pt"
     data = spec.data_source(None if checkpoint is None else checkpoint.parent, progress)
     if checkpoint is not None and checkpoint.exists():
-        return data, load_cached(spec, checkpoint), True
+        cached = load_cached(spec, checkpoint)
+        cached.model.to(device)
+        return data, cached, True
     fits = {"dsm": train_dsm, "exact_score": fit_exact_score}  # looked up per call: tests patch these names
-    result = fits[spec.FIT](data, spec.build_model(), spec.train_config(), progress=progress)
+    result = fits[spec.FIT](data, spec.build_model().to(device), spec.train_config(), progress=progress)
     if checkpoint is not None:
         save_checkpoint(checkpoint, result)
     return data, result, False
 
 
-def execute_run(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False) -> dict:
+def execute_run(spec, checkpoint_dir: str | os.PathLike | None, progress: bool = False,
+                device: str | torch.device = "cpu") -> dict:
     """Train (or load the cached model of) one run and evaluate it: ``{"run_id", "rows", "wall_s", "cached"}``.
 
     The one path from a run spec to numbers: the reproduction, ``fdlf demo`` and the explorers' "train
     now" all call it. Top-level and pickleable so process pools can call it. Every row gets the run's
-    identity, configs and wall times on top of what ``spec.evaluate`` measured.
+    identity, configs, wall times and the model's ``device`` on top of what ``spec.evaluate`` measured.
     """
     start = time.perf_counter()
-    data, result, cached = train_or_load(spec, checkpoint_dir, progress)
+    data, result, cached = train_or_load(spec, checkpoint_dir, progress, device)
     common = {"run_id": spec.run_id, "experiment": spec.experiment, "profile": spec.profile, "family": spec.family,
               "seed": spec.seed, "final_loss": float(sum(result.losses[-50:]) / len(result.losses[-50:])),
               "train_wall_s": result.wall_s, "checkpoint_cached": cached,
               # results are bit-identical only at a fixed thread count (reductions split differently)
-              "torch_threads": torch.get_num_threads(), "teacher": spec.teacher,
+              "torch_threads": torch.get_num_threads(), "device": str(model_device(result.model)),
+              "teacher": spec.teacher,
               "model": spec.model, "train": spec.train}
     rows = [{**common, **row} for row in spec.evaluate(data, result)]
     return {"run_id": spec.run_id, "rows": rows, "wall_s": time.perf_counter() - start, "cached": cached}
@@ -272,23 +280,27 @@ def pending(specs: list, directory: Path) -> list:
 
 def run_specs(experiment, profile: str, specs: list, current: set[str], directory: Path, jobs: int = 1,
               executor: cf.Executor | None = None, progress: bool = True,
-              log: Callable[[str], None] | None = None) -> ExperimentResult:
-    """Run the pending ones of ``specs`` into ``directory`` (see ``experiments.run_experiment``).
+              log: Callable[[str], None] | None = None, device: str = "cpu") -> ExperimentResult:
+    """Run the pending ones of ``specs`` into ``directory`` (see ``experiments.run_experiment``); the models
+    train on ``device`` (checked here, before any run starts).
 
     ``current``: the run ids of the whole experiment under ``profile``; manifest entries of other runs are
     marked stale and their rows kept in ``runs.jsonl`` but left out of the summary.
     """
     todo = pending(specs, directory)
+    # this machine's runs: refuse a device it lacks before any run starts; another executor's workers
+    # resolve the name themselves ("auto" on a GPU worker is its GPU)
+    device = str(resolve_device(device)) if executor is None and todo else check_device(device)
     with exclusive(directory):
         # again under the lock: a session that held it may have finished some of them meanwhile
         done = {r["run_id"] for r in read_runs(directory / "runs.jsonl")}
         todo = [s for s in todo if s.run_id not in done]
         session = _Session(experiment, profile, directory, current, log or (lambda msg: None))
-        session.start(specs, todo, jobs, executor)
+        session.start(specs, todo, jobs, executor, device)
         own = executor is None
         pool = (InlineExecutor() if jobs == 1 else process_pool(jobs)) if own else executor
         try:
-            session.execute(todo, pool, progress)
+            session.execute(todo, pool, progress, device)
         finally:
             if own:
                 pool.shutdown(cancel_futures=True)
@@ -307,7 +319,7 @@ class _Session:
         self.failures: dict[str, str] = {}
         self.started = time.perf_counter()
 
-    def start(self, specs: list, todo: list, jobs: int, executor: cf.Executor | None) -> None:
+    def start(self, specs: list, todo: list, jobs: int, executor: cf.Executor | None, device: str) -> None:
         """Record the session's settings and every pending run in the manifest.
 
         The top-level ``provenance``, ``jobs`` ... describe the latest session; ``sessions`` keeps every
@@ -323,7 +335,7 @@ class _Session:
             format=RESULTS_FORMAT, experiment=dataclasses.asdict(self.experiment), profile=self.profile,
             budget=dataclasses.asdict(self.experiment.profiles[self.profile]), provenance=provenance(), jobs=jobs,
             executor=type(executor).__name__ if executor else ("inline" if jobs == 1 else "process_pool"),
-            worker_threads=getattr(executor, "threads", None) if executor else own_threads, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            worker_threads=getattr(executor, "threads", None) if executor else own_threads, device=device, started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         sessions.append({"started": self.manifest["started"], "finished": None, "provenance": self.manifest["provenance"],
                          "jobs": jobs, "worker_threads": self.manifest["worker_threads"], "runs_to_do": len(todo)})
         runs = self.manifest.setdefault("runs", {})
@@ -342,14 +354,14 @@ class _Session:
                      f"session uses {threads}: results are bit-identical only at one thread count (each row "
                      f"records its torch_threads)")
 
-    def execute(self, todo: list, pool: cf.Executor, progress: bool) -> None:
-        """Submit every pending run to ``pool`` and record each as it finishes."""
+    def execute(self, todo: list, pool: cf.Executor, progress: bool, device: str) -> None:
+        """Submit every pending run to ``pool`` (its model on ``device``) and record each as it finishes."""
         inline = isinstance(pool, InlineExecutor)
         checkpoints = self.directory / "checkpoints"
         with tqdm(total=len(todo), desc=f"{self.experiment.name}/{self.profile} runs", disable=not progress) as bar:
             futures = {}
             for spec in todo:
-                fut = pool.submit(execute_run, spec, checkpoints, progress and inline)
+                fut = pool.submit(execute_run, spec, checkpoints, progress and inline, device)
                 futures[fut] = spec
                 if inline:  # already done: record it now, so a kill loses at most the run in progress
                     self.record(fut, spec)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from . import lattice, registry
+from .devices import model_device
 from .progress import bar as progress_bar
 from .atomic import atomic_write, read_tagged
 from .models import LocalCNN, check_sigma, model_dtype, sigma_range
@@ -291,16 +292,19 @@ def _split_sample(sample, n: int, L: int) -> tuple[torch.Tensor, torch.Tensor | 
     return sample, None, {}
 
 
-def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype) -> _Batch:
-    """One step's data, in this order from ``gen``: clean samples, noise levels, noise ``eps``."""
+def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator, dtype: torch.dtype,
+                device: torch.device = torch.device("cpu")) -> _Batch:
+    """One step's data, in this order from ``gen``: clean samples, noise levels, noise ``eps``; drawn on the
+    CPU (the same numbers on any machine), then moved to ``device``."""
     sample = data.sample(cfg.batch_size, cfg.L, generator=gen)
     x0, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L)
-    x0 = x0.to(dtype)
-    sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen)
-    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(dtype)
+    x0 = x0.to(device, dtype)
+    sigma = sample_sigma(cfg.batch_size, cfg.sigma_min, cfg.sigma_max, gen).to(device)
+    eps = torch.randn(x0.shape, generator=gen, dtype=torch.float64).to(device, dtype)
     if mask is not None:
+        mask = mask.to(device)
         eps = eps * mask
-    return _Batch(x0, sigma, eps, mask, condition)
+    return _Batch(x0, sigma, eps, mask, {k: v.to(device) for k, v in condition.items()})
 
 
 def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
@@ -313,7 +317,7 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     cfg = _check_train_config(cfg)
     _check_model(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
-    dtype = model_dtype(model)
+    dtype, device = model_dtype(model), model_device(model)
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg))
@@ -323,7 +327,7 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
     start = time.perf_counter()
     bar = progress_bar(cfg.steps, f"DSM L={cfg.L}", progress)
     for step in bar:
-        batch = _draw_batch(data, cfg, gen, dtype)
+        batch = _draw_batch(data, cfg, gen, dtype, device)
         if step == 0:
             _check_call(model, batch.condition)
         score_fn = lambda x, sig: model(x, sig, **batch.condition)
@@ -452,7 +456,7 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     cfg = _check_train_config(cfg)
     _check_model(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
-    dtype = model_dtype(model)
+    dtype, device = model_dtype(model), model_device(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     cosine = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)  # always, whatever the DSM recipe says
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cosine))
@@ -465,10 +469,10 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
         x, mask, condition = _split_sample(sample, cfg.batch_size, cfg.L)
         if step == 0:
             _check_call(model, condition)
-        target = data.score(sample).to(dtype)
-        out = model(x.to(dtype), cfg.sigma_min, **condition)
+        target = data.score(sample).to(device, dtype)
+        out = model(x.to(device, dtype), cfg.sigma_min, **{k: v.to(device) for k, v in condition.items()})
         if mask is not None:  # the score exists on the masked coordinates only (the target is 0 elsewhere)
-            out = out * mask
+            out = out * mask.to(device)
         loss = ((out - target) ** 2).sum() / (target ** 2).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -496,7 +500,7 @@ def save_checkpoint(path: str | Path, result: TrainResult) -> Path:
         "model_class": model_class["name"],
         "model_module": model_class["module"],
         "model_config": dataclasses.asdict(result.model.config),
-        "state_dict": result.model.state_dict(),
+        "state_dict": {k: v.cpu() for k, v in result.model.state_dict().items()},  # loads on any machine
         "train_config": dataclasses.asdict(result.config),
         "teacher_config": dataclasses.asdict(result.data_config),  # key kept from before other data sources
         "teacher_class": data_class["name"],

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from fdlf_core import experiments as ex
 from fdlf_core import runner
@@ -43,8 +44,9 @@ def test_demo_is_the_sweep_run_through_the_runner_and_writes_nothing(tmp_path, m
     calls = []
     real = runner.execute_run
 
-    def spy(spec, checkpoint_dir, progress=False):
-        out = real(spec, checkpoint_dir, progress=False)
+    def spy(spec, checkpoint_dir, progress=False, device="cpu"):
+        assert device == "cpu"  # --device's default
+        out = real(spec, checkpoint_dir, progress=False, device=device)
         calls.append((spec, checkpoint_dir, out))
         return out
     monkeypatch.setattr(runner, "execute_run", spy)
@@ -94,6 +96,7 @@ def test_save_to_a_directory_is_rejected_before_training(tmp_path):
     (["--only", "fig9"], "--only must be a comma-separated subset"),
     (["--only", ","], "--only must be a comma-separated subset"),
     (["--jobs", "0"], "--jobs must be"),
+    (["--device", "gpu"], "--device must be one of"),
     (["--scheduler", "tcp://127.0.0.1:8786"], "--scheduler is a dask scheduler's address: it needs --executor dask"),
 ])
 def test_reproduce_bad_input_exits_2(args, message, tmp_path, capsys):
@@ -176,10 +179,16 @@ def test_reproduce_hands_the_executor_to_every_notebook(tmp_path, monkeypatch, c
     monkeypatch.setattr(ex, "load_results", lambda out, name, profile: (_ for _ in ()).throw(ValueError("stub")))
     main(["reproduce", "--only", "fig1,fig4", "--executor", "dask", "--scheduler", "tcp://10.0.0.5:8786",
           "--jobs", "3", "--out", str(tmp_path)])
-    assert [(p["executor"], p["scheduler"], p["jobs"]) for p in given] == [("dask", "tcp://10.0.0.5:8786", 3)] * 2
+    assert [(p["executor"], p["scheduler"], p["jobs"], p["device"]) for p in given] == \
+        [("dask", "tcp://10.0.0.5:8786", 3, "cpu")] * 2
     given.clear()
-    main(["reproduce", "--only", "fig1", "--out", str(tmp_path)])
-    assert (given[0]["executor"], given[0]["scheduler"]) == ("process", None)
+    main(["reproduce", "--only", "fig1", "--out", str(tmp_path), "--device", "auto"])
+    assert (given[0]["executor"], given[0]["scheduler"], given[0]["device"]) == \
+        ("process", None, "cuda" if torch.cuda.is_available() else "cpu")  # resolved here: this machine runs them
+    given.clear()  # a cluster's workers resolve the name themselves
+    main(["reproduce", "--only", "fig1", "--out", str(tmp_path), "--executor", "dask", "--scheduler", "tcp://h:1",
+          "--device", "cuda:1"])
+    assert given[0]["device"] == "cuda:1"
 
 
 def test_a_second_reproduction_of_the_same_figure_is_refused_without_touching_its_notebook(tmp_path, monkeypatch,

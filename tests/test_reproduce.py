@@ -37,8 +37,8 @@ def test_papermill_reads_every_parameter_of_the_figure_notebooks(name):
     from papermill.translators import PythonTranslator
     nb = nbformat.read(cli.NOTEBOOK_DIR / experiments.EXPERIMENTS[name].notebook, as_version=4)
     cell, = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert [p.name for p in PythonTranslator.inspect(cell)] == ["profile", "jobs", "executor", "scheduler", "out_dir",
-                                                                "interactive"]
+    assert [p.name for p in PythonTranslator.inspect(cell)] == ["profile", "jobs", "executor", "scheduler", "device",
+                                                                "out_dir", "interactive"]
 
 
 # the experiments with a quick profile: what `fdlf reproduce --profile quick` runs (the attention sweeps have

@@ -98,7 +98,7 @@ def check_results(name: str, profile: str, out: str | os.PathLike = "results",
 def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "results", jobs: int = 1,
                    executor: cf.Executor | str | None = None, families: Iterable[str] | None = None,
                    progress: bool = True, log: Callable[[str], None] | None = None,
-                   scheduler: str | None = None) -> ExperimentResult:
+                   scheduler: str | None = None, device: str = "cpu") -> ExperimentResult:
     """Run (or resume) ``name`` under ``profile``; results under ``out/<name>/<profile>/``.
 
     Finished runs (their ``run_id`` already in ``runs.jsonl``) are skipped; cached checkpoints are reused.
@@ -107,7 +107,10 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     cluster of ``jobs`` worker processes (``cluster.dask_executor``); or any ``concurrent.futures.Executor``
     that runs calls in separate processes or one at a time (model initialisation seeds torch's
     process-global RNG, so concurrent threads would mix seeds), which the caller keeps. The numbers do not
-    depend on the executor, only on the torch threads per run (recorded in every row). Raises
+    depend on the executor, only on the torch threads per run (recorded in every row). ``device``: where
+    the models train and run (``devices.resolve_device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``);
+    teachers and every random draw stay on the CPU, so a GPU run's numbers match the CPU's to float
+    tolerance (recorded per row; it is not part of the run id). Raises
     ``runner.ExperimentError`` after writing everything that finished if any run failed.
     """
     exp = get_experiment(name)
@@ -127,11 +130,11 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     directory = result_dir(out, name, profile)
     if executor != "dask":
         return runner.run_specs(exp, profile, specs, current, directory, jobs,
-                                None if executor == "process" else executor, progress, log)
+                                None if executor == "process" else executor, progress, log, device)
     if not runner.pending(specs, directory):  # nothing to run: no cluster to start
-        return runner.run_specs(exp, profile, specs, current, directory, jobs, None, progress, log)
+        return runner.run_specs(exp, profile, specs, current, directory, jobs, None, progress, log, device)
     with cluster.dask_executor(scheduler, jobs, log) as pool:
-        return runner.run_specs(exp, profile, specs, current, directory, jobs, pool, progress, log)
+        return runner.run_specs(exp, profile, specs, current, directory, jobs, pool, progress, log, device)
 
 
 def load_results(out: str | os.PathLike, name: str, profile: str) -> ExperimentResult:

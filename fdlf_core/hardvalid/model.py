@@ -94,10 +94,11 @@ class LocalCNN3D(nn.Module):
                              f"{tuple(getattr(c, 'shape', ()))}, b {tuple(b.shape)}, a {tuple(a.shape)}")
         if int(a.max()) > self.config.K or int(a.min()) < 0:
             raise ValueError(f"a must hold labels in 0..{self.config.K}")
-        dtype = self.conv_in.weight.dtype
+        dtype, device = self.conv_in.weight.dtype, self.conv_in.weight.device
         sig = check_sigma(sigma, c.shape[0])
         check_in_dtype(sig, c, dtype)
-        return self.score(c.to(dtype), sig.to(dtype), b, a)
+        # the model's device for the pass, the caller's for the answer (a no-op when they are the same)
+        return self.score(c.to(device, dtype), sig.to(device, dtype), b.to(device), a.to(device)).to(c.device)
 
     def score(self, c: torch.Tensor, sig: torch.Tensor, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """``forward`` without input checks."""
