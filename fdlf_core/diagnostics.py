@@ -214,3 +214,19 @@ def tail_fraction(response_row: torch.Tensor, site: tuple[int, int], R: int):
     curve = tail_curve(response_row, site)
     value = curve[..., min(R, curve.shape[-1] - 1)]
     return float(value) if response_row.dim() == 2 else value
+
+
+def response_radius(teacher: Teacher, L: int, n: int = 4, seed: int = 0, mass: float = 0.95) -> int:
+    """The teacher's measured response radius at size ``L``: the smallest ``R`` whose ball holds ``mass`` of
+    the exact clean-score response (``tail_curve(R) <= 1 - mass``, averaged over ``n`` samples from
+    ``seed``, each probed at the centre site). What a model's ``R_eff`` must cover for the score to be local
+    at that precision; at most ``L // 2``."""
+    L = lattice.check_L(L)
+    n = lattice.check_int(n, "n", 1)
+    mass = float(mass)
+    if not 0 < mass < 1:
+        raise ValueError(f"mass must be in (0, 1) (a fraction of the response); got {mass}")
+    site = (L // 2, L // 2)
+    x = teacher.sample(n, L, generator=torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0)))
+    curve = tail_curve(teacher.response(x, site), site).mean(0)
+    return int(torch.nonzero(curve <= 1 - mass)[0, 0])

@@ -473,3 +473,35 @@ def save_html(figures: dict[str, go.Figure], directory: str | os.PathLike,
         html = fig.to_html(include_plotlyjs=src, full_html=True)
         paths.append(atomic_write(directory / f"{name}.html", lambda f: f.write(html), binary=False))
     return paths
+
+
+def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
+                           title: str = "Size transfer: score RMSE at the largest L over the training size") -> go.Figure:
+    """The sweep's phase diagram: one heatmap per training size, R_eff across, the families up the side in
+    the order of their measured response radius (``radii``: family -> radius, labelled on the axis), each
+    cell the RMSE ratio (``experiments.transfer.transfer_ratios`` rows; 1 = transfers, above 1 = degrades),
+    with the value written in it. Dashed: where R_eff equals the family's radius."""
+    sizes = sorted({r["train_L"] for r in ratios})
+    families = sorted({r["family"] for r in ratios}, key=lambda f: (radii.get(f, 10 ** 9), f))
+    labels = [f"{f} (radius {radii[f]})" if f in radii else f for f in families]
+    R_all = sorted({r["R_eff"] for r in ratios})
+    value = {(r["family"], r["train_L"], r["R_eff"]): r["ratio"] for r in ratios}
+    largest = {r["train_L"]: r["L"] for r in ratios}
+    fig = make_subplots(rows=1, cols=max(len(sizes), 1), shared_yaxes=True,
+                        subplot_titles=[f"trained at L={t}, ratio at L={largest[t]}" for t in sizes])
+    for col, t in enumerate(sizes, start=1):
+        z = [[value.get((f, t, R)) for R in R_all] for f in families]
+        fig.add_trace(go.Heatmap(z=z, x=[str(R) for R in R_all], y=labels, zmin=0.8, zmax=2.0, colorscale="RdBu_r",
+                                 zmid=1.0, showscale=col == len(sizes), colorbar=dict(title="ratio"),
+                                 text=[[f"{v:.2f}" if v is not None else "" for v in row] for row in z],
+                                 texttemplate="%{text}",
+                                 hovertemplate=f"trained at L={t}<br>%{{y}}<br>R_eff=%{{x}}<br>ratio %{{z:.3f}}<extra></extra>"),
+                      row=1, col=col)
+        for k, f in enumerate(families):  # the family's radius on the R_eff axis (between the columns it falls in)
+            if f in radii and R_all[0] <= radii[f] <= R_all[-1]:
+                pos = next(i for i, R in enumerate(R_all) if R >= radii[f]) - (0.5 if radii[f] not in R_all else 0)
+                fig.add_shape(type="line", x0=pos, x1=pos, y0=k - 0.5, y1=k + 0.5, line=dict(dash="dash", color="black"),
+                              row=1, col=col)
+        fig.update_xaxes(title_text="receptive radius R_eff", type="category", row=1, col=col)
+    fig.update_layout(title=title, template="plotly_white", width=450 * max(len(sizes), 1) + 250, height=420)
+    return fig

@@ -37,10 +37,11 @@ from .fdlf2d import FIG1, FIG1_ATTENTION, FIG2, FIG2_ATTENTION, FLOOR
 from .generation import TABLE5
 from .hardvalid3d import FIG3
 from .ising_critical import FIG4
+from .transfer import TRANSFER
 
 # in the order `fdlf reproduce` runs them: the floor before Fig. 2, whose plot draws it
 EXPERIMENTS: dict[str, Experiment] = {exp.name: exp for exp in (FIG1, FLOOR, FIG2, ABLATION, FIG3, FIG4, TABLE5,
-                                                              FIG1_ATTENTION, FIG2_ATTENTION)}
+                                                              FIG1_ATTENTION, FIG2_ATTENTION, TRANSFER)}
 PROFILES = tuple(sorted({p for exp in EXPERIMENTS.values() for p in exp.profiles}))
 # the source checkout's results/ (committed paper-profile results), which the explorers read
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "results"

@@ -1,0 +1,82 @@
+"""The size-transfer sweep (beyond the paper, issue 19): how far each local model extrapolates, over families,
+receptive radii and training sizes.
+
+``TRANSFER`` trains Fig. 2's LocalCNN with fdlf's DSM recipe on every family at every ``blocks`` (R_eff 2,
+4, 6, 8, 10, 14) and every ``train_sizes``, and measures the score RMSE (Eq. 16) at the training size and
+at every ``eval_sizes`` up to L=256. Its figure (``plots.transfer_phase_diagram``) is a phase diagram: the
+RMSE ratio (largest L over the training size) against R_eff and the teacher's measured response radius
+(``diagnostics.response_radius``), which the paper's argument says should separate "transfers" (R_eff
+covers the response) from "degrades". Each run is a ``fdlf2d.SweepRun``; the rows carry ``train_L``.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .. import stats
+from .fdlf2d import PAPER_MODEL, SweepBudget, SweepRun, sweep_run
+
+SUMMARY_SCHEMA = {"family": str, "train_L": int, "blocks": int, "R_eff": int, "L": int, "n_seeds": int,
+                  "score_rmse_mean": float, "score_rmse_sem": float}
+
+
+@dataclass(frozen=True)
+class TransferExperiment:
+    """Families x depths ``blocks`` x ``train_sizes`` x seeds; each run evaluated at its training size and at
+    every ``eval_sizes``."""
+
+    name: str
+    title: str
+    notebook: str
+    families: tuple[str, ...]
+    blocks: tuple[int, ...]
+    train_sizes: tuple[int, ...]
+    eval_sizes: tuple[int, ...]
+    profiles: Mapping[str, SweepBudget]
+    teacher_seed: int = 0
+
+    summary_schema = SUMMARY_SCHEMA
+
+    def expand(self, profile: str, families: Iterable[str] | None = None) -> list[SweepRun]:
+        """family x train size x blocks x seed, in that order (``families``: a subset, default all)."""
+        budget = self.profiles[profile]
+        return [sweep_run(fam, blocks, train_L, budget, seed, (train_L, *(L for L in self.eval_sizes if L != train_L)),
+                          experiment=self.name, profile=profile, teacher_seed=self.teacher_seed)
+                for fam in (self.families if families is None else tuple(families))
+                for train_L in self.train_sizes for blocks in self.blocks for seed in budget.seeds]
+
+    @staticmethod
+    def summarize(rows: Iterable[dict]) -> list[dict]:
+        """One dict per (family, train_L, blocks, L): the score RMSE's mean and s.e.m. over seeds (NaN for one)."""
+        groups: dict[tuple, list[float]] = defaultdict(list)
+        for r in rows:
+            groups[(r["family"], r["train_L"], r["blocks"], r["R_eff"], r["L"])].append(float(r["score_rmse"]))
+        return [{"family": family, "train_L": train_L, "blocks": blocks, "R_eff": R_eff, "L": L, "n_seeds": len(v),
+                 "score_rmse_mean": stats.mean(v), "score_rmse_sem": stats.sem(v)}
+                for (family, train_L, blocks, R_eff, L), v in sorted(groups.items())]
+
+
+def transfer_ratios(summary: list[dict]) -> list[dict]:
+    """Per (family, train_L, R_eff): the RMSE at the largest evaluated L over that at the training size,
+    ``{"family", "train_L", "R_eff", "L", "ratio"}`` (the phase diagram's colour)."""
+    row = {(r["family"], r["train_L"], r["R_eff"], r["L"]): r["score_rmse_mean"] for r in summary}
+    out = []
+    for family, train_L, R_eff in sorted({k[:3] for k in row}):
+        sizes = sorted(L for f, t, R, L in row if (f, t, R) == (family, train_L, R_eff))
+        if train_L in sizes and sizes[-1] != train_L:
+            out.append({"family": family, "train_L": train_L, "R_eff": R_eff, "L": sizes[-1],
+                        "ratio": row[family, train_L, R_eff, sizes[-1]] / row[family, train_L, R_eff, train_L]})
+    return out
+
+
+# Fig. 2's model and recipe at the paper's DSM budget (batch 8 at both training sizes), 3 seeds: 144 runs,
+# about 7 h of one core on the 2-core machine; run it on a dask cluster (`fdlf reproduce --profile sweep
+# --executor dask`). No response errors (they would dominate at L=256): ``response_n`` is unused. No quick
+# profile: 144 runs do not fit `make reproduce`'s five minutes; the tests run the sweep on tiny budgets.
+TRANSFER = TransferExperiment(
+    name="sweep", title="Size-transfer sweep: RMSE ratio (L=256 / training size) vs R_eff and the teacher's range",
+    notebook="09_transfer_sweep.ipynb",
+    families=("simple_local", "complex_local", "medium_range", "complex_long"), blocks=(0, 1, 2, 3, 4, 6),
+    train_sizes=(16, 32), eval_sizes=(64, 128, 256),
+    profiles={"sweep": SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2), **PAPER_MODEL)})
