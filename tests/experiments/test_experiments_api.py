@@ -11,17 +11,19 @@ from fdlf_core.cli import NOTEBOOK_DIR
 
 def test_every_experiment_has_profiles_a_schema_and_a_notebook():
     assert {"fig1", "fig2", "fig4"} <= set(ex.EXPERIMENTS)
-    assert ex.PROFILES == ("paper", "paper-2x", "quick")
+    assert ex.PROFILES == ("paper", "paper-2x", "quick", "sweep")
     for name, exp in ex.EXPERIMENTS.items():
         assert exp.name == name and ex.get_experiment(name) is exp
-        assert "paper" in exp.profiles and set(exp.profiles) <= set(ex.PROFILES) and exp.families
-        assert ("paper-2x" in exp.profiles) == (name == "floor")
-        # every experiment but the attention sweeps (an attention step costs ~9x a CNN step) has a quick profile
-        assert ("quick" in exp.profiles) == (name not in ("fig1_attention", "fig2_attention"))
+        # the size-transfer sweep is not a paper figure: its one profile is "sweep"
+        assert ("paper" in exp.profiles) == (name != "sweep") and set(exp.profiles) <= set(ex.PROFILES) and exp.families
+        assert ("paper-2x" in exp.profiles) == (name == "floor") and ("sweep" in exp.profiles) == (name == "sweep")
+        # every experiment but the attention sweeps (an attention step costs ~9x a CNN step) and the size-transfer
+        # sweep (144 runs) has a quick profile
+        assert ("quick" in exp.profiles) == (name not in ("fig1_attention", "fig2_attention", "sweep"))
         assert (NOTEBOOK_DIR / exp.notebook).is_file(), exp.notebook
         assert list(exp.summary_schema) and all(t in (str, int, float) for t in exp.summary_schema.values())
         assert all(isinstance(b, ex.Budget) for b in exp.profiles.values())
-        profile = "quick" if "quick" in exp.profiles else "paper"
+        profile = "quick" if "quick" in exp.profiles else next(iter(exp.profiles))
         if profile == "quick":
             quick, paper = exp.profiles["quick"], exp.profiles["paper"]
             assert quick.steps <= paper.steps and len(quick.seeds) <= len(paper.seeds)
@@ -49,8 +51,10 @@ def test_bad_experiment_input(call, match):
 
 
 def test_executor_type_is_checked(tmp_path):
-    with pytest.raises(TypeError, match="executor must be"):
+    with pytest.raises(ValueError, match="executor must be one of"):
         ex.run_experiment("fig1", "quick", out=tmp_path, executor="pool")
+    with pytest.raises(TypeError, match="executor must be a concurrent.futures.Executor"):
+        ex.run_experiment("fig1", "quick", out=tmp_path, executor=2)
     with pytest.raises(TypeError, match="jobs must be"):
         ex.run_experiment("fig1", "quick", out=tmp_path, jobs=1.0)
     assert not (tmp_path / "fig1").exists()  # refused before anything was written
