@@ -278,6 +278,34 @@ def pending(specs: list, directory: Path) -> list:
     return todo
 
 
+def adopt_checkpoints(todo: list, directory: Path) -> int:
+    """Link into ``directory/checkpoints`` the checkpoint of each pending run that another experiment or
+    profile under the same results root (``directory``'s grandparent) has already trained: the same
+    ``train_id``, i.e. the same teacher, model and training (e.g. Fig. 2's paper runs inside the size
+    sweep or the ablation), each checked by ``load_cached`` first. Returns how many were adopted.
+
+    Checkpoints are written once and only ever replaced by a rename, never modified in place, so a hard
+    link is safe; across file systems the file is copied atomically.
+    """
+    own, n = directory / "checkpoints", 0
+    for spec in todo:
+        target = own / f"{spec.train_id}.pt"
+        if target.exists():
+            continue
+        for other in sorted(directory.parent.parent.glob(f"*/*/checkpoints/{spec.train_id}.pt")):
+            try:
+                load_cached(spec, other)
+            except ValueError:  # damaged, or a hash collision with another run's configs: not ours
+                continue
+            try:
+                os.link(other, target)
+            except OSError:
+                atomic_write(target, lambda f: f.write(other.read_bytes()))
+            n += 1
+            break
+    return n
+
+
 def run_specs(experiment, profile: str, specs: list, current: set[str], directory: Path, jobs: int = 1,
               executor: cf.Executor | None = None, progress: bool = True,
               log: Callable[[str], None] | None = None, device: str = "cpu") -> ExperimentResult:
@@ -297,6 +325,10 @@ def run_specs(experiment, profile: str, specs: list, current: set[str], director
         todo = [s for s in todo if s.run_id not in done]
         session = _Session(experiment, profile, directory, current, log or (lambda msg: None))
         session.start(specs, todo, jobs, executor, device)
+        adopted = adopt_checkpoints(todo, directory)
+        if adopted:
+            session.say(f"  {adopted} of the {len(todo)} runs to do reuse a checkpoint another experiment trained "
+                        f"(same train id); they are only evaluated")
         own = executor is None
         pool = (InlineExecutor() if jobs == 1 else process_pool(jobs)) if own else executor
         try:

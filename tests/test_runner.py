@@ -340,3 +340,23 @@ def test_checkpoints_written_by_a_session_load_as_the_runs_models(tiny_fig1, tmp
     for spec in ex.expand("fig1", "quick", families=["simple_local"]):
         result = load_checkpoint(tmp_path / "fig1" / "quick" / "checkpoints" / f"{spec.train_id}.pt")
         assert result.config == spec.train_config() and result.model.config == spec.build_model().config
+
+
+def test_a_run_trained_by_another_experiment_is_adopted_not_retrained(tiny_fig1, tmp_path, monkeypatch):
+    import dataclasses
+
+    first = ex.run_experiment("fig1", "quick", out=tmp_path, progress=False)
+    # another experiment whose runs have the same train ids (the same teacher, model and training)
+    twin = dataclasses.replace(tiny_fig1, name="fig1_twin", eval_sizes=(8,), response_sizes=())
+    monkeypatch.setitem(ex.EXPERIMENTS, "fig1_twin", twin)
+    monkeypatch.setattr(runner, "train_dsm", lambda *a, **k: pytest.fail("a checkpoint was there to adopt"))
+    said = []
+    second = ex.run_experiment("fig1_twin", "quick", out=tmp_path, progress=False, log=said.append)
+    assert any("4 of the 4 runs to do reuse a checkpoint" in m for m in said)
+    assert all(r["checkpoint_cached"] for r in second.rows)
+    score = lambda res: sorted((r["family"], r["seed"], r["score_rmse"]) for r in res.rows if r["L"] == 8)
+    assert score(second) == score(first)  # same model, same evaluation draws
+    ours = tmp_path / "fig1_twin" / "quick" / "checkpoints"
+    theirs = tmp_path / "fig1" / "quick" / "checkpoints"
+    assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
+    assert all((ours / p.name).samefile(p) for p in theirs.iterdir())  # hard links: no copies
