@@ -22,6 +22,8 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,22 +41,32 @@ def _import_distributed():
     return distributed
 
 
+# One run at a time per worker process: model initialisation seeds torch's process-global RNG and
+# torch.set_num_threads is process-wide, so two runs in the threads of one worker (a `dask worker` with
+# several threads, a SLURMCluster job with cores > 1) could swap seeds or thread counts without an error.
+_ONE_RUN_PER_PROCESS = threading.Lock()
+
+
+def _cores() -> int:
+    """The cores this process may use (its affinity: a SLURM or cgroup allocation, not the whole node)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def _execute_remote(spec, checkpoint: bytes | None, threads: int | None, device: str = "cpu") -> dict:
     """``runner.execute_run`` on a worker, in a private directory: ``checkpoint`` (the cached one, or None
     to train) is put there first; the result carries ``"checkpoint"``: the trained checkpoint's bytes (None
-    if it was given). ``threads``: torch threads for the run (None: the worker's cores over its task slots)."""
+    if it was given). ``threads``: torch threads for the run (None: the cores this worker process may use;
+    its runs take turns)."""
     from .runner import execute_run
 
-    if threads is None:
-        slots = _import_distributed().get_worker().state.nthreads
-        threads = max(1, (os.cpu_count() or 1) // slots)
-    torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory(prefix="fdlf-run-") as tmp:
-        path = Path(tmp) / f"{spec.train_id}.pt"
-        if checkpoint is not None:
-            path.write_bytes(checkpoint)
-        out = execute_run(spec, tmp, device=device)
-        out["checkpoint"] = None if checkpoint is not None else path.read_bytes()
+    with _ONE_RUN_PER_PROCESS:
+        torch.set_num_threads(threads or _cores())
+        with tempfile.TemporaryDirectory(prefix="fdlf-run-") as tmp:
+            path = Path(tmp) / f"{spec.train_id}.pt"
+            if checkpoint is not None:
+                path.write_bytes(checkpoint)
+            out = execute_run(spec, tmp, device=device)
+            out["checkpoint"] = None if checkpoint is not None else path.read_bytes()
     return out
 
 
@@ -64,13 +76,15 @@ class DaskExecutor(cf.Executor):
 
     ``submit`` returns a ``concurrent.futures.Future`` of ``execute_run``'s dict; when it resolves, a newly
     trained checkpoint is already in ``checkpoint_dir`` (written atomically). ``threads``: torch threads per
-    run (None: each worker's cores over its task slots). Other callables are refused: this executor exists
+    run (None: the cores each worker process may use; a process's runs take turns). Other callables are refused: this executor exists
     to move runs and their checkpoints, not arbitrary work.
     """
 
     def __init__(self, client, threads: int | None = None):
         self.client, self.threads = client, threads
         self._pool = client.get_executor(pure=False)
+        self._writer = cf.ThreadPoolExecutor(1, thread_name_prefix="fdlf-checkpoint-writer")
+        self._running: weakref.WeakSet = weakref.WeakSet()
 
     def submit(self, fn, /, spec, checkpoint_dir, progress: bool = False, device: str = "cpu") -> cf.Future:
         from .runner import execute_run
@@ -80,23 +94,42 @@ class DaskExecutor(cf.Executor):
         path = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{spec.train_id}.pt"
         cached = path.read_bytes() if path is not None and path.exists() else None
         inner = self._pool.submit(_execute_remote, spec, cached, self.threads, device)
+        self._running.add(inner)
         outer: cf.Future = cf.Future()
+        outer.add_done_callback(lambda f: f.cancelled() and inner.cancel())  # the runner gave up on it
+
+        def store(out: dict) -> dict:  # on the writer thread: not on dask's event loop, which runs `deliver`
+            trained = out.pop("checkpoint")
+            if trained is not None and path is not None:
+                atomic_write(path, lambda f: f.write(trained))
+            return out
 
         def deliver(done: cf.Future) -> None:
-            try:
-                out = done.result()
-                trained = out.pop("checkpoint")
-                if trained is not None and path is not None:
-                    atomic_write(path, lambda f: f.write(trained))
-            except BaseException as exc:  # the run's failure, delivered like a pool's
+            if outer.cancelled() or done.cancelled():
+                outer.cancel()
+                return
+            exc = done.exception()
+            if exc is not None:  # the run's failure, delivered like a pool's
                 outer.set_exception(exc)
+                return
+            self._writer.submit(store, done.result()).add_done_callback(settle)
+
+        def settle(written: cf.Future) -> None:
+            if outer.cancelled():
+                return
+            if written.exception() is not None:  # the checkpoint could not be written here
+                outer.set_exception(written.exception())
             else:
-                outer.set_result(out)
+                outer.set_result(written.result())
         inner.add_done_callback(deliver)
         return outer
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            for fut in list(self._running):
+                fut.cancel()  # cancels the dask task too (ClientExecutor forwards it)
         self._pool.shutdown(wait=wait)
+        self._writer.shutdown(wait=wait)
 
 
 @contextlib.contextmanager
@@ -114,7 +147,11 @@ def dask_executor(scheduler: str | None = None, jobs: int = 1,
 
         cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                            dashboard_address=":0", silence_logs=logging.ERROR)
-        client, threads = distributed.Client(cluster), threads_per_job(jobs)
+        try:
+            client, threads = distributed.Client(cluster), threads_per_job(jobs)
+        except BaseException:
+            cluster.close()
+            raise
     else:
         if not isinstance(scheduler, str) or not scheduler.strip():
             raise ValueError(f"scheduler must be a dask scheduler address such as 'tcp://host:8786'; got {scheduler!r}")
@@ -128,7 +165,11 @@ def dask_executor(scheduler: str | None = None, jobs: int = 1,
         workers = client.scheduler_info()["workers"]
         say(f"dask: {'a local cluster' if cluster else scheduler} with {len(workers)} worker(s), "
             f"{sum(w['nthreads'] for w in workers.values())} task slot(s); dashboard {client.dashboard_link}")
-        yield DaskExecutor(client, threads)
+        executor = DaskExecutor(client, threads)
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
     finally:
         client.close()
         if cluster is not None:

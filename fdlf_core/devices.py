@@ -22,7 +22,7 @@ def check_device(device: str | torch.device) -> str:
         raise TypeError(f"device must be a str ({', '.join(DEVICES)} or cuda:N) or a torch.device; got "
                         f"{type(device).__name__}")
     name = device.strip().lower()
-    if name not in DEVICES and not (name.startswith("cuda:") and name[len("cuda:"):].isdigit()):
+    if name not in DEVICES and not (name.startswith("cuda:") and name[len("cuda:"):].isdecimal() and name[len("cuda:"):].isascii()):
         raise ValueError(f"device must be one of {DEVICES} or cuda:N; got {device!r}")
     return name
 

@@ -223,8 +223,9 @@ def response_radius(teacher: Teacher, L: int, n: int = 4, seed: int = 0, mass: f
     at that precision; at most ``L // 2``."""
     L = lattice.check_L(L)
     n = lattice.check_int(n, "n", 1)
-    mass = float(mass)
-    if not 0 < mass < 1:
+    if not isinstance(teacher, Teacher):
+        raise TypeError(f"teacher must be an fdlf_core.teachers.Teacher; got {type(teacher).__name__}")
+    if isinstance(mass, bool) or not isinstance(mass, (int, float)) or not 0 < mass < 1:
         raise ValueError(f"mass must be in (0, 1) (a fraction of the response); got {mass}")
     site = (L // 2, L // 2)
     x = teacher.sample(n, L, generator=torch.Generator().manual_seed(lattice.check_int(seed, "seed", 0)))

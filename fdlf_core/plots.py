@@ -486,7 +486,7 @@ def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
     labels = [f"{f} (radius {radii[f]})" if f in radii else f for f in families]
     R_all = sorted({r["R_eff"] for r in ratios})
     value = {(r["family"], r["train_L"], r["R_eff"]): r["ratio"] for r in ratios}
-    largest = {r["train_L"]: r["L"] for r in ratios}
+    largest = {t: max(r["L"] for r in ratios if r["train_L"] == t) for t in sizes}
     fig = make_subplots(rows=1, cols=max(len(sizes), 1), shared_yaxes=True,
                         subplot_titles=[f"trained at L={t}, ratio at L={largest[t]}" for t in sizes])
     for col, t in enumerate(sizes, start=1):

@@ -378,6 +378,9 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     arch = {dataclasses.replace(m.config, seed=0) for m in models}
     if len(arch) != 1 or len({model_dtype(m) for m in models}) != 1:
         raise ValueError(f"models must share one architecture and dtype (they may differ in seed); got {arch}")
+    if any(model_device(m).type != "cpu" for m in models):
+        raise ValueError("models must be on the CPU for train_dsm_stacked (its stacked step runs there); train "
+                         "a model on another device with train_dsm")
     _check_model(models[0], cfg)
     if not isinstance(seeds, (list, tuple)) or len(seeds) != len(models):
         raise ValueError(f"seeds must be a list with one seed per model ({len(models)}); got {seeds!r}")

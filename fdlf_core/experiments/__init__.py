@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .. import cluster, lattice, paper, runner
 from ..catalog import EXECUTORS
+from ..devices import resolve_device
 from ..runner import ExperimentResult, result_dir
 from .ablation import ABLATION
 from .base import EVAL_SEED_OFFSET, Budget, Experiment, RunSpec
@@ -134,6 +135,8 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
                                 None if executor == "process" else executor, progress, log, device)
     if not runner.pending(specs, directory):  # nothing to run: no cluster to start
         return runner.run_specs(exp, profile, specs, current, directory, jobs, None, progress, log, device)
+    if scheduler is None:  # a local cluster runs on this machine: refuse a device it lacks before starting it
+        device = str(resolve_device(device))
     with cluster.dask_executor(scheduler, jobs, log) as pool:
         return runner.run_specs(exp, profile, specs, current, directory, jobs, pool, progress, log, device)
 
