@@ -50,7 +50,7 @@ def test_reproduce_quick_succeeds_and_writes_every_artifact(quick):
     out, proc = quick
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert set(ARTIFACTS) == set(QUICK) and set(experiments.EXPERIMENTS) - set(QUICK) == {"fig1_attention",
-                                                                                        "fig2_attention"}
+                                                                                        "fig2_attention", "sweep"}
     assert (out / "plotly.min.js").is_file() and (out / "README.md").is_file()  # shared by / about every figure
     for fig, exp in QUICK.items():
         d, nb = out / fig / "quick", exp.notebook
