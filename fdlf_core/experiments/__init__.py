@@ -24,6 +24,7 @@ and caching then apply to it unchanged.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -130,14 +131,11 @@ def run_experiment(name: str, profile: str = "quick", out: str | os.PathLike = "
     # the runs of the whole experiment (all families, also when running a subset): older ones become stale
     current = {s.run_id for s in (specs if families is None else expand(name, profile))}
     directory = result_dir(out, name, profile)
-    if executor != "dask":
-        return runner.run_specs(exp, profile, specs, current, directory, jobs,
-                                None if executor == "process" else executor, progress, log, device)
-    if not runner.pending(specs, directory):  # nothing to run: no cluster to start
-        return runner.run_specs(exp, profile, specs, current, directory, jobs, None, progress, log, device)
-    if scheduler is None:  # a local cluster runs on this machine: refuse a device it lacks before starting it
+    dask = executor == "dask" and bool(runner.pending(specs, directory))  # nothing to run: no cluster to start
+    if dask and scheduler is None:  # a local cluster runs on this machine: refuse a device it lacks first
         device = str(resolve_device(device))
-    with cluster.dask_executor(scheduler, jobs, log) as pool:
+    given = None if isinstance(executor, str) else executor
+    with cluster.dask_executor(scheduler, jobs, log) if dask else contextlib.nullcontext(given) as pool:
         return runner.run_specs(exp, profile, specs, current, directory, jobs, pool, progress, log, device)
 
 
