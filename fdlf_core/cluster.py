@@ -57,9 +57,10 @@ def _execute_remote(spec, checkpoint: bytes | None, threads: int | None, device:
     to train) is put there first; the result carries ``"checkpoint"``: the trained checkpoint's bytes (None
     if it was given). ``threads``: torch threads for the run (None: the cores this worker process may use;
     its runs take turns)."""
-    from .runner import execute_run
+    from .runner import execute_run, undo_fixed_malloc_trim
 
     with _ONE_RUN_PER_PROCESS:
+        undo_fixed_malloc_trim()  # a nanny-started worker has dask's MALLOC_TRIM_THRESHOLD_
         torch.set_num_threads(threads or _cores())
         with tempfile.TemporaryDirectory(prefix="fdlf-run-") as tmp:
             path = Path(tmp) / f"{spec.train_id}.pt"
@@ -141,6 +142,10 @@ def dask_executor(scheduler: str | None = None, jobs: int = 1,
     distributed = _import_distributed()
     say = log or (lambda msg: None)
     jobs = lattice.check_int(jobs, "jobs", 1)
+    # a Nanny writes dask's worker settings (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1, ...) into this
+    # process's environment before it spawns a worker and never takes them back: every subprocess started
+    # here afterwards (a process pool, a notebook's kernel) would inherit them
+    environ = dict(os.environ)
     cluster = None
     if scheduler is None:
         from .runner import threads_per_job
@@ -174,3 +179,12 @@ def dask_executor(scheduler: str | None = None, jobs: int = 1,
         client.close()
         if cluster is not None:
             cluster.close()
+        _restore_environ(environ)
+
+
+def _restore_environ(before: dict[str, str]) -> None:
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value

@@ -22,6 +22,7 @@ def _numbers(result):
 
 
 def test_dask_local_cluster_matches_the_process_pool(tiny_fig1, tmp_path):
+    environ = dict(os.environ)
     with runner.process_pool(2, threads=1) as pool:
         a = ex.run_experiment("fig1", "quick", out=tmp_path / "a", executor=pool, progress=False)
     said = []
@@ -45,6 +46,9 @@ def test_dask_local_cluster_matches_the_process_pool(tiny_fig1, tmp_path):
         pool.threads = 1
         c = ex.run_experiment("fig1", "quick", out=tmp_path / "b", executor=pool, progress=False)
     assert _numbers(c) == _numbers(a) and all(r["checkpoint_cached"] for r in c.rows)
+    # the nannies wrote dask's worker settings (MALLOC_TRIM_THRESHOLD_, which made every later subprocess's
+    # training 2.6x slower) into this process's environment; the executor takes them back
+    assert dict(os.environ) == environ
 
 
 def test_executor_dask_by_name_starts_and_closes_its_own_cluster(tiny_fig1, tmp_path):

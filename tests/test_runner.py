@@ -3,6 +3,9 @@ damaged or foreign files, failed runs, and the CSV round trip."""
 import concurrent.futures as cf
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -360,3 +363,32 @@ def test_a_run_trained_by_another_experiment_is_adopted_not_retrained(tiny_fig1,
     theirs = tmp_path / "fig1" / "quick" / "checkpoints"
     assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
     assert all((ours / p.name).samefile(p) for p in theirs.iterdir())  # hard links: no copies
+
+
+_PAGE_FAULTS = """
+import resource, sys, torch
+from fdlf_core import runner
+def faults():  # minor page faults of 50 allocate-fill-free cycles of a 1 MiB tensor
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):
+        torch.empty(1 << 18).fill_(1.0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults()
+first = faults()
+changed = runner.undo_fixed_malloc_trim()
+faults()
+print(first, changed, faults())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_a_fixed_malloc_trim_threshold_is_undone_in_run_processes():
+    # dask's MALLOC_TRIM_THRESHOLD_ stops glibc from reusing freed tensors: each 1 MiB tensor is a fresh mmap
+    # whose 256 pages fault in when filled. After the undo they come from the heap again.
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], env=env, capture_output=True, text=True, check=True)
+    fixed_threshold, changed, undone = out.stdout.split()
+    assert int(fixed_threshold) >= 50 * 256 and changed == "True" and int(undone) < 50
+    env.pop("MALLOC_TRIM_THRESHOLD_")
+    out = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split()[1] == "False"  # nothing to undo
