@@ -25,6 +25,36 @@ import torch.nn.functional as F
 from .lattice import cyclic_distance, parity_mask
 
 
+class _CircularPad(torch.autograd.Function):
+    """``F.pad(x, (p,) * 4, mode="circular")`` for ``p <= L``, with a backward that folds the halo back
+    onto the field in four slice additions. Autograd's own backward of the circular pad allocates and
+    zero-fills a full-size gradient per slice of the pad: about a fifth of a LocalCNN training step
+    (``benchmarks/bench_loop.py``). Rows are folded before columns, the order autograd's sums take, so the
+    gradient is the same to the bit (``tests/test_flows.py``)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: int) -> torch.Tensor:
+        ctx.p = p
+        return F.pad(x, (p, p, p, p), mode="circular")
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        p = ctx.p
+        L = g.shape[-1] - 2 * p
+        rows = g[..., p:p + L, :].clone()       # (..., L, L + 2p)
+        rows[..., :p, :] += g[..., L + p:, :]   # the halo below wraps onto the first rows
+        rows[..., L - p:, :] += g[..., :p, :]   # the halo above onto the last
+        field = rows[..., p:p + L].clone()      # (..., L, L)
+        field[..., :p] += rows[..., L + p:]
+        field[..., L - p:] += rows[..., :p]
+        return field, None
+
+
+def circular_pad(x: torch.Tensor, p: int) -> torch.Tensor:
+    """``x (..., L, L)`` -> ``(..., L + 2p, L + 2p)``, wrapped around the torus; ``0 <= p <= L``."""
+    return _CircularPad.apply(x, p) if p else x
+
+
 def circular_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """2D cross-correlation on the torus: ``x (n, C_in, L, L)``, ``weight (C_out, C_in, k, k)``, k odd.
 
@@ -34,8 +64,8 @@ def circular_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     if pad > L:  # F.pad's circular mode wraps at most once
         idx = torch.arange(-pad, L + pad, device=x.device) % L
         x = x[..., idx][..., idx, :]
-    elif pad:
-        x = F.pad(x, (pad, pad, pad, pad), mode="circular")
+    else:
+        x = circular_pad(x, pad)
     return F.conv2d(x, weight, bias)
 
 

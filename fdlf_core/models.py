@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from . import lattice, registry
 from .devices import model_device
-from .flows import circular_conv
+from .flows import circular_conv, circular_pad
 from .provenance import without_defaults
 
 
@@ -265,8 +265,7 @@ def _windows(h: torch.Tensor, w: int) -> torch.Tensor:
     """The ``(2w + 1)^2`` neighbours of every site on the torus: ``h (n, C, L, L)`` -> ``(n, C, K, L^2)``,
     ``K`` in row-major offset order (``(-w, -w), (-w, -w + 1), ...``)."""
     n, C, L, _ = h.shape
-    padded = F.pad(h, (w, w, w, w), mode="circular")
-    return F.unfold(padded, 2 * w + 1).reshape(n, C, (2 * w + 1) ** 2, L * L)
+    return F.unfold(circular_pad(h, w), 2 * w + 1).reshape(n, C, (2 * w + 1) ** 2, L * L)
 
 
 @registry.model

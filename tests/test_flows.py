@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from fdlf_core import lattice, teachers
-from fdlf_core.flows import AdditiveSmoother, Composite, MeanStress
+from fdlf_core.flows import AdditiveSmoother, Composite, MeanStress, circular_pad
 
 
 
@@ -133,3 +133,22 @@ def test_composite_order_and_radius(gen):
     flow = teachers.make("medium_range").flow
     assert flow.radius == sum(layer.radius for layer in flow.layers) == 8 + 30
     assert not flow.is_global and teachers.make("complex_long").flow.is_global
+
+
+@pytest.mark.parametrize("L, p", [(1, 1), (2, 1), (3, 3), (5, 2), (8, 1), (16, 1), (16, 14)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_circular_pad_is_torchs_pad_with_a_cheaper_backward_to_the_bit(L, p, dtype, gen):
+    # the same value and gradient as autograd's own circular pad, bit for bit: results keep their numbers
+    g = gen(L + p)
+    x = torch.randn(3, 2, L, L, generator=g, dtype=dtype, requires_grad=True)
+    up = torch.randn(3, 2, L + 2 * p, L + 2 * p, generator=g, dtype=dtype)
+    reference = torch.nn.functional.pad(x, (p,) * 4, mode="circular")
+    ours = circular_pad(x, p)
+    assert torch.equal(ours, reference)
+    assert torch.equal(torch.autograd.grad(ours, x, up)[0], torch.autograd.grad(reference, x, up)[0])
+
+
+def test_circular_pad_has_a_second_derivative(gen):
+    # the teachers' exact responses differentiate the score, i.e. go through the pad's backward again
+    x = torch.randn(1, 1, 3, 3, generator=gen(0), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: circular_pad(t, 2) ** 3, (x,))
