@@ -45,19 +45,21 @@ def matmul_gflops(min_run_time: float, n: int = 2048) -> float:
     return 2 * n ** 3 / median_s(lambda: a @ b, min_run_time) / 1e9
 
 
-def conv_train_flops(model: LocalCNN, L: int, batch: int) -> float:
-    """FLOPs of one training step: conv multiply-adds x 2, forward + backward (~3x forward)."""
-    fwd = 0
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            fwd += 2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] * L * L * batch
-    return 3 * fwd
+def conv_train_flops(model: LocalCNN, L: int, batch: int, antithetic: bool = False) -> float:
+    """FLOPs of one training step: every convolution's multiply-adds x 2 (the linear path's too), forward +
+    backward (~3x forward), x 2 with antithetic pairs (two forward passes per step)."""
+    fwd = sum(2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1]
+              for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    if model.linear is not None:
+        fwd += 2 * model.linear.numel()
+    return 3 * fwd * L * L * batch * (2 if antithetic else 1)
 
 
 def attention_train_flops(model: LocalAttention, L: int, batch: int) -> float:
-    """FLOPs of one training step of a ``LocalAttention``: per layer and site the q/k/v, output and MLP
-    projections (2 x 8 width^2) and the window's logits and weighted sum (2 x 2 K width), x 3 for forward
-    + backward; the embedding and output projections are negligible."""
+    """FLOPs of one training step of a ``LocalAttention`` (one forward pass per sample: x 2 for antithetic
+    pairs): per layer and site the q/k/v, output and MLP projections (2 x 8 width^2) and the window's
+    logits and weighted sum (2 x 2 K width), x 3 for forward + backward; the embedding and output
+    projections are negligible."""
     d, K = model.config.width, (2 * model.config.window + 1) ** 2
     per_site = model.config.layers * 2 * (3 * d * d + d * d + 4 * d * d + 2 * K * d)
     return 3 * per_site * L * L * batch
@@ -116,13 +118,20 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
                 continue  # current runs only; one entry per trained model, not per eval size
             seen.add(trained)
             m, t = row["model"], row["train"]
-            flops = conv_train_flops(LocalCNN.from_config(m), t["L"], t["batch_size"]) * t["steps"]
-            key = (runs_path.parent.parent.name, t["L"], m["blocks"], m["width"], t["batch_size"])
-            groups.setdefault(key, []).append((flops, row["train_wall_s"]))
-        for (fig, L, blocks, width, batch), runs in sorted(groups.items()):
+            passes = 2 if t.get("antithetic") else 1
+            if "layers" in m:  # LocalAttention
+                depth, flops = m["layers"], attention_train_flops(LocalAttention.from_config(m), t["L"], t["batch_size"])
+                flops *= passes
+            elif "d_c" not in m:  # LocalCNN (the 3D model's cost is in the hardvalid section)
+                depth, flops = m["blocks"], conv_train_flops(LocalCNN.from_config(m), t["L"], t["batch_size"], passes == 2)
+            else:
+                continue
+            key = (runs_path.parent.parent.name, t["L"], depth, m["width"], t["batch_size"])
+            groups.setdefault(key, []).append((flops * t["steps"], row["train_wall_s"]))
+        for (fig, L, depth, width, batch), runs in sorted(groups.items()):
             wall = statistics.median(w for _, w in runs)
             gflops = statistics.median(f / w for f, w in runs) / 1e9
-            label = f"{fig} L={L} B={blocks} w={width} b={batch}"
+            label = f"{fig} L={L} {'layers' if 'attention' in fig else 'B'}={depth} w={width} b={batch}"
             print(f"{label:<34} {len(runs):>4} {threads:>3} {wall:>8.1f} {gflops:>8.1f} "
                   f"{gflops / peaks[threads]:>9.2f}")
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))
