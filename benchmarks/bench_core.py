@@ -29,7 +29,7 @@ from fdlf_core.hardvalid import teacher as hardvalid
 from fdlf_core.hardvalid.model import LocalCNN3D
 from fdlf_core import sampling
 from fdlf_core.experiments.generation import TABLE5
-from fdlf_core.models import LocalAttention, LocalCNN
+from fdlf_core.models import LocalAttention, LocalAttentionConfig, LocalCNN, LocalCNNConfig
 from fdlf_core.provenance import provenance
 from fdlf_core.experiments.ablation import RECIPES
 from fdlf_core.training import TrainConfig, dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
@@ -55,14 +55,19 @@ def conv_train_flops(model: LocalCNN, L: int, batch: int, antithetic: bool = Fal
     return 3 * fwd * L * L * batch * (2 if antithetic else 1)
 
 
-def attention_train_flops(model: LocalAttention, L: int, batch: int) -> float:
-    """FLOPs of one training step of a ``LocalAttention`` (one forward pass per sample: x 2 for antithetic
-    pairs): per layer and site the q/k/v, output and MLP projections (2 x 8 width^2) and the window's
-    logits and weighted sum (2 x 2 K width), x 3 for forward + backward; the embedding and output
-    projections are negligible."""
+def attention_train_flops(model: LocalAttention, L: int, batch: int, antithetic: bool = False) -> float:
+    """FLOPs of one training step of a ``LocalAttention``: per layer and site the q/k/v, output and MLP
+    projections (2 x 8 width^2) and the window's logits and weighted sum (2 x 2 K width), x 3 for forward
+    + backward, x 2 with antithetic pairs; the embedding and output projections are negligible."""
     d, K = model.config.width, (2 * model.config.window + 1) ** 2
     per_site = model.config.layers * 2 * (3 * d * d + d * d + 4 * d * d + 2 * K * d)
-    return 3 * per_site * L * L * batch
+    return 3 * per_site * L * L * batch * (2 if antithetic else 1)
+
+
+# the 2D models of the reproduction rows, told apart by their config's fields: (model class, config class,
+# training-FLOP count, the config field of its depth)
+TRAIN_FLOPS = {"LocalCNN": (LocalCNN, LocalCNNConfig, conv_train_flops, "blocks"),
+               "LocalAttention": (LocalAttention, LocalAttentionConfig, attention_train_flops, "layers")}
 
 
 def train_step_fn(model, teacher, L: int, batch: int, with_teacher: bool):
@@ -118,20 +123,17 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
                 continue  # current runs only; one entry per trained model, not per eval size
             seen.add(trained)
             m, t = row["model"], row["train"]
-            passes = 2 if t.get("antithetic") else 1
-            if "layers" in m:  # LocalAttention
-                depth, flops = m["layers"], attention_train_flops(LocalAttention.from_config(m), t["L"], t["batch_size"])
-                flops *= passes
-            elif "d_c" not in m:  # LocalCNN (the 3D model's cost is in the hardvalid section)
-                depth, flops = m["blocks"], conv_train_flops(LocalCNN.from_config(m), t["L"], t["batch_size"], passes == 2)
-            else:
+            kinds = [k for k in TRAIN_FLOPS.values() if set(m) <= {f.name for f in dataclasses.fields(k[1])}]
+            if not kinds:  # the 3D model: its cost is in the hardvalid section
                 continue
-            key = (runs_path.parent.parent.name, t["L"], depth, m["width"], t["batch_size"])
+            model_class, _, flops_of, depth_field = kinds[0]
+            flops = flops_of(model_class.from_config(m), t["L"], t["batch_size"], bool(t.get("antithetic")))
+            key = (runs_path.parent.parent.name, t["L"], depth_field, m[depth_field], m["width"], t["batch_size"])
             groups.setdefault(key, []).append((flops * t["steps"], row["train_wall_s"]))
-        for (fig, L, depth, width, batch), runs in sorted(groups.items()):
+        for (fig, L, depth_field, depth, width, batch), runs in sorted(groups.items()):
             wall = statistics.median(w for _, w in runs)
             gflops = statistics.median(f / w for f, w in runs) / 1e9
-            label = f"{fig} L={L} {'layers' if 'attention' in fig else 'B'}={depth} w={width} b={batch}"
+            label = f"{fig} L={L} {depth_field}={depth} w={width} b={batch}"
             print(f"{label:<34} {len(runs):>4} {threads:>3} {wall:>8.1f} {gflops:>8.1f} "
                   f"{gflops / peaks[threads]:>9.2f}")
     print("matmul peak at those thread counts: " + ", ".join(f"{t} thr {g:.1f} GFLOP/s" for t, g in peaks.items()))

@@ -57,10 +57,9 @@ def _execute_remote(spec, checkpoint: bytes | None, threads: int | None, device:
     to train) is put there first; the result carries ``"checkpoint"``: the trained checkpoint's bytes (None
     if it was given). ``threads``: torch threads for the run (None: the cores this worker process may use;
     its runs take turns)."""
-    from .runner import execute_run, undo_fixed_malloc_trim
+    from .runner import execute_run
 
     with _ONE_RUN_PER_PROCESS:
-        undo_fixed_malloc_trim()  # a nanny-started worker has dask's MALLOC_TRIM_THRESHOLD_
         torch.set_num_threads(threads or _cores())
         with tempfile.TemporaryDirectory(prefix="fdlf-run-") as tmp:
             path = Path(tmp) / f"{spec.train_id}.pt"
@@ -142,49 +141,48 @@ def dask_executor(scheduler: str | None = None, jobs: int = 1,
     distributed = _import_distributed()
     say = log or (lambda msg: None)
     jobs = lattice.check_int(jobs, "jobs", 1)
-    # a Nanny writes dask's worker settings (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1, ...) into this
-    # process's environment before it spawns a worker and never takes them back: every subprocess started
-    # here afterwards (a process pool, a notebook's kernel) would inherit them
-    environ = dict(os.environ)
-    cluster = None
+    # a Nanny writes dask's worker settings (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1, PYTHONHASHSEED) into
+    # this process's environment before it spawns a worker, and a local scheduler its address, and neither
+    # takes them back: every subprocess started here afterwards (a process pool, a notebook's kernel) would
+    # inherit them. Those variables, and only those, are put back as they were.
+    import dask.config
+
+    before = dict(os.environ)
+    try:
+        with _client(distributed, scheduler, jobs) as (client, threads, local):
+            workers = client.scheduler_info()["workers"]
+            say(f"dask: {'a local cluster' if local else scheduler} with {len(workers)} worker(s), "
+                f"{sum(w['nthreads'] for w in workers.values())} task slot(s); dashboard {client.dashboard_link}")
+            executor = DaskExecutor(client, threads)
+            try:
+                yield executor
+            finally:
+                executor.shutdown(wait=True, cancel_futures=True)
+    finally:
+        dasks = set(dask.config.get("distributed.nanny.pre-spawn-environ")) | {"PYTHONHASHSEED"}
+        for name in dasks | {name for name in os.environ if "DASK" in name}:
+            if name not in before:
+                os.environ.pop(name, None)
+            elif os.environ.get(name) != before[name]:
+                os.environ[name] = before[name]
+
+
+@contextlib.contextmanager
+def _client(distributed, scheduler: str | None, jobs: int):
+    """``(client, torch threads per run, whether the cluster is local)``; closes what it started."""
     if scheduler is None:
         from .runner import threads_per_job
 
-        cluster = distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                           dashboard_address=":0", silence_logs=logging.ERROR)
-        try:
-            client, threads = distributed.Client(cluster), threads_per_job(jobs)
-        except BaseException:
-            cluster.close()
-            raise
-    else:
-        if not isinstance(scheduler, str) or not scheduler.strip():
-            raise ValueError(f"scheduler must be a dask scheduler address such as 'tcp://host:8786'; got {scheduler!r}")
-        try:
-            client = distributed.Client(scheduler, timeout="10s")
-        except OSError as exc:
-            raise ValueError(f"scheduler {scheduler!r} could not be reached ({exc}); start one with "
-                             f"`dask scheduler` or give the address it prints") from None
-        threads = None
+        with distributed.LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                      silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+            yield client, threads_per_job(jobs), True
+        return
+    if not isinstance(scheduler, str) or not scheduler.strip():
+        raise ValueError(f"scheduler must be a dask scheduler address such as 'tcp://host:8786'; got {scheduler!r}")
     try:
-        workers = client.scheduler_info()["workers"]
-        say(f"dask: {'a local cluster' if cluster else scheduler} with {len(workers)} worker(s), "
-            f"{sum(w['nthreads'] for w in workers.values())} task slot(s); dashboard {client.dashboard_link}")
-        executor = DaskExecutor(client, threads)
-        try:
-            yield executor
-        finally:
-            executor.shutdown(wait=True, cancel_futures=True)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-        _restore_environ(environ)
-
-
-def _restore_environ(before: dict[str, str]) -> None:
-    for name in set(os.environ) - set(before):
-        del os.environ[name]
-    for name, value in before.items():
-        if os.environ.get(name) != value:
-            os.environ[name] = value
+        client = distributed.Client(scheduler, timeout="10s")
+    except OSError as exc:
+        raise ValueError(f"scheduler {scheduler!r} could not be reached ({exc}); start one with "
+                         f"`dask scheduler` or give the address it prints") from None
+    with client:
+        yield client, None, False

@@ -26,32 +26,41 @@ from .lattice import cyclic_distance, parity_mask
 
 
 class _CircularPad(torch.autograd.Function):
-    """``F.pad(x, (p,) * 4, mode="circular")`` for ``p <= L``, with a backward that folds the halo back
+    """``F.pad(x, (p,) * 4, mode="circular")`` for ``0 < p <= L``, with a backward that folds the halo back
     onto the field in four slice additions. Autograd's own backward of the circular pad allocates and
     zero-fills a full-size gradient per slice of the pad: about a fifth of a LocalCNN training step
     (``benchmarks/bench_loop.py``). Rows are folded before columns, the order autograd's sums take, so the
-    gradient is the same to the bit (``tests/test_flows.py``)."""
+    gradient is the same to the bit (``tests/test_flows.py``). ``torch.func`` transforms (the stacked
+    trainer's vmap) take it too."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: int) -> torch.Tensor:
-        ctx.p = p
+    def forward(x: torch.Tensor, p: int) -> torch.Tensor:
         return F.pad(x, (p, p, p, p), mode="circular")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.p = inputs[1]
 
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         p = ctx.p
-        L = g.shape[-1] - 2 * p
-        rows = g[..., p:p + L, :].clone()       # (..., L, L + 2p)
-        rows[..., :p, :] += g[..., L + p:, :]   # the halo below wraps onto the first rows
-        rows[..., L - p:, :] += g[..., :p, :]   # the halo above onto the last
-        field = rows[..., p:p + L].clone()      # (..., L, L)
-        field[..., :p] += rows[..., L + p:]
-        field[..., L - p:] += rows[..., :p]
+        rows, cols = g.shape[-2] - 2 * p, g.shape[-1] - 2 * p
+        folded = g[..., p:p + rows, :].clone()      # (..., rows, cols + 2p)
+        folded[..., :p, :] += g[..., rows + p:, :]  # the halo below wraps onto the first rows
+        folded[..., rows - p:, :] += g[..., :p, :]  # the halo above onto the last
+        field = folded[..., p:p + cols].clone()     # (..., rows, cols)
+        field[..., :p] += folded[..., cols + p:]
+        field[..., cols - p:] += folded[..., :p]
         return field, None
 
 
 def circular_pad(x: torch.Tensor, p: int) -> torch.Tensor:
     """``x (..., L, L)`` -> ``(..., L + 2p, L + 2p)``, wrapped around the torus; ``0 <= p <= L``."""
+    if not 0 <= p <= min(x.shape[-2:]):
+        raise ValueError(f"p must be in [0, L] (a pad wraps at most once); got p={p} for a "
+                         f"{tuple(x.shape[-2:])} field")
     return _CircularPad.apply(x, p) if p else x
 
 

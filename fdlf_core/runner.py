@@ -21,6 +21,7 @@ import csv
 import ctypes
 import dataclasses
 import fcntl
+import functools
 import io
 import json
 import multiprocessing
@@ -86,6 +87,7 @@ def execute_run(spec, checkpoint_dir: str | os.PathLike | None, progress: bool =
     now" all call it. Top-level and pickleable so process pools can call it. Every row gets the run's
     identity, configs, wall times and the model's ``device`` on top of what ``spec.evaluate`` measured.
     """
+    undo_fixed_malloc_trim()
     start = time.perf_counter()
     data, result, cached = train_or_load(spec, checkpoint_dir, progress, device)
     common = {"run_id": spec.run_id, "experiment": spec.experiment, "profile": spec.profile, "family": spec.family,
@@ -120,7 +122,6 @@ def _init_worker(threads: int, parent: int) -> None:
     worker ends (an explorer starts runs from a background thread).
     """
     torch.set_num_threads(threads)
-    undo_fixed_malloc_trim()
     threading.Thread(target=_exit_with_parent, args=(parent,), name="fdlf-parent-watch", daemon=True).start()
 
 
@@ -130,15 +131,19 @@ def _exit_with_parent(parent: int, interval_s: float = 0.2) -> None:
     os._exit(1)  # no cleanup: the parent's results are what count, and it is gone
 
 
+@functools.cache
 def undo_fixed_malloc_trim() -> bool:
-    """Give glibc's allocator back its heap reuse in a process started with ``MALLOC_TRIM_THRESHOLD_`` set.
+    """Give glibc's allocator back its heap reuse in a process started with ``MALLOC_TRIM_THRESHOLD_`` set;
+    once per process (every run calls it).
 
-    dask's nanny sets it (65536) for its workers and leaves it in the environment of the process that
-    started them, so every later subprocess inherits it. With any fixed trim threshold glibc stops raising
-    its mmap threshold, so every tensor above 128 KiB becomes a fresh mmap, zero-filled page by page and
-    unmapped when freed: the quick Fig. 1 took 2.6x as long (35 s -> 90 s). A 32 MiB mmap threshold (the
-    most glibc's own adaptation would reach) puts such tensors back on the reused heap. Returns whether it
-    changed anything: False without the variable or off glibc.
+    dask's nanny sets it (65536) for its workers. With any fixed trim threshold glibc stops raising its mmap
+    threshold, so every tensor above 128 KiB becomes a fresh mmap, zero-filled page by page and unmapped
+    when freed: the quick Fig. 1 took 2.6x as long (35 s -> 90 s). A 32 MiB mmap threshold (the most glibc's
+    own adaptation would reach) puts such tensors back on the reused heap, with a trim threshold of twice
+    that, as glibc's adaptation sets it. This overrides a threshold set on purpose too, and a dask worker
+    then returns freed memory to the system less promptly: a run's tensors are reused every step, so the
+    heap stays about one step's size. Returns whether it changed anything: False without the variable or
+    off glibc.
     """
     if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return False
@@ -147,7 +152,9 @@ def undo_fixed_malloc_trim() -> bool:
     except OSError:  # not glibc (macOS, musl): the variable means nothing there
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt's parameter numbers (malloc.h)
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 64 << 20))
+    mmap_set = libc.mallopt(m_mmap_threshold, 32 << 20)
+    trim_set = libc.mallopt(m_trim_threshold, 64 << 20)
+    return bool(mmap_set or trim_set)
 
 
 def threads_per_job(jobs: int) -> int:

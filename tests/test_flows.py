@@ -152,3 +152,18 @@ def test_circular_pad_has_a_second_derivative(gen):
     # the teachers' exact responses differentiate the score, i.e. go through the pad's backward again
     x = torch.randn(1, 1, 3, 3, generator=gen(0), dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda t: circular_pad(t, 2) ** 3, (x,))
+
+
+def test_circular_pad_works_under_vmap_to_the_bit(gen):
+    # the stacked trainer (training.train_dsm_stacked) runs LocalCNN.score under torch.func.vmap
+    x = torch.randn(3, 2, 1, 5, 5, generator=gen(1), requires_grad=True)
+    up = torch.randn(3, 2, 1, 7, 7, generator=gen(2))
+    ours = torch.func.vmap(lambda t: circular_pad(t, 1))(x)
+    reference = torch.func.vmap(lambda t: torch.nn.functional.pad(t, (1,) * 4, mode="circular"))(x)
+    assert torch.equal(ours, reference)
+    assert torch.equal(torch.autograd.grad(ours, x, up)[0], torch.autograd.grad(reference, x, up)[0])
+
+
+def test_circular_pad_rejects_a_pad_wider_than_the_lattice():
+    with pytest.raises(ValueError, match=r"p must be in \[0, L\]"):
+        circular_pad(torch.zeros(1, 1, 3, 3), 4)

@@ -4,6 +4,7 @@ import concurrent.futures as cf
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 
@@ -381,7 +382,7 @@ print(first, changed, faults())
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's allocator")
 def test_a_fixed_malloc_trim_threshold_is_undone_in_run_processes():
     # dask's MALLOC_TRIM_THRESHOLD_ stops glibc from reusing freed tensors: each 1 MiB tensor is a fresh mmap
     # whose 256 pages fault in when filled. After the undo they come from the heap again.
