@@ -106,7 +106,17 @@ class AttentionRun(SweepRun):
         return LocalAttention.from_config(self.model)
 
 
-RUN_KINDS = {cls.FIT: cls for cls in (SweepRun, FloorRun)}
+@dataclass(frozen=True)
+class AttentionFloorRun(AttentionRun):
+    """An ``AttentionRun`` fitted to the exact clean score: the attention model's locality floor."""
+
+    FIT = "exact_score"
+
+
+# (fit, model) -> the run kind
+RUN_KINDS = {(cls.FIT, model): cls for cls, model in ((SweepRun, "cnn"), (FloorRun, "cnn"), (AttentionRun, "attention"),
+                                                     (AttentionFloorRun, "attention"))}
+FITS = ("dsm", "exact_score")
 # the score models a 2D sweep can train: name -> how a depth and a budget make its config (a dict)
 ATTENTION_WINDOW, ATTENTION_HEADS = 2, 4
 MODELS = {
@@ -124,20 +134,18 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
     """The run of one (family, depth ``blocks``, seed) under ``budget``: what the figures, ``fdlf demo`` and
     the extrapolation explorer's "train now" all execute (through ``runner.execute_run``). ``fit``: "dsm"
     or "exact_score" (a ``FloorRun``); ``model``: "cnn" (``LocalCNN``, ``blocks`` residual blocks) or
-    "attention" (``LocalAttention``, ``blocks`` layers; DSM only)."""
-    if fit not in RUN_KINDS:
-        raise ValueError(f"fit must be one of {sorted(RUN_KINDS)}; got {fit!r}")
+    "attention" (``LocalAttention``, ``blocks`` layers)."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {list(FITS)}; got {fit!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}; got {model!r}")
-    if model != "cnn" and fit != "dsm":
-        raise ValueError(f"the locality floor (fit='exact_score') is measured for the CNN only; got model={model!r}")
     if model == "attention" and budget.model_options:
         raise ValueError(f"budget.model_options are LocalCNN options; the attention model takes none here; got "
                          f"{dict(budget.model_options)}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
     config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))
-    kind = AttentionRun if model == "attention" else RUN_KINDS[fit]
+    kind = RUN_KINDS[fit, model]
     return kind(experiment, profile, family, seed, teacher, config, train, tuple(eval_sizes),
                 tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
 

@@ -133,8 +133,6 @@ def test_sweep_run_is_what_the_figures_expand_into():
     (lambda: sweep_run("nope", 1, 8, FIG1.profiles["quick"], 0, (8,)), "family must be one of"),
     (lambda: sweep_run("simple_local", 1, 9, FIG1.profiles["quick"], 0, (8,)), "L must be"),
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="mlp"), "model must be one of"),
-    (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention", fit="exact_score"),
-     "CNN only"),
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention"),
      "model_options are LocalCNN options"),
 ])
@@ -165,6 +163,20 @@ def test_floor_runs_fit_the_exact_score_under_their_own_ids(tmp_path):
     assert out["rows"][0]["score_rmse"] > 0 and not (tmp_path / f"{dsm.train_id}.pt").exists()
     with pytest.raises(ValueError, match="fit must be one of"):
         sweep_run("simple_local", 1, 8, budget, 0, (8,), fit="supervised")
+
+
+def test_the_attention_model_has_a_locality_floor_too(tmp_path):
+    from fdlf_core import runner
+    from fdlf_core.experiments.fdlf2d import AttentionFloorRun, AttentionRun
+    from fdlf_core.training import fit_exact_score
+
+    budget = SweepBudget(steps=2, batch_size=2, seeds=(0,), eval_n=1, response_n=1, width=4, lr=1e-3)
+    dsm = sweep_run("simple_local", 1, 8, budget, 0, (8,), model="attention")
+    fit = sweep_run("simple_local", 1, 8, budget, 0, (8,), model="attention", fit="exact_score")
+    assert type(dsm) is AttentionRun and type(fit) is AttentionFloorRun and fit.train_id != dsm.train_id
+    runner.execute_run(fit, tmp_path)
+    direct = fit_exact_score(fit.data_source(None, False), fit.build_model(), fit.train_config(), progress=False)
+    assert runner.load_cached(fit, tmp_path / f"{fit.train_id}.pt").losses == direct.losses
 
 
 def test_the_attention_sweeps_run_the_cnn_protocols_with_localattention(monkeypatch, tmp_path):
