@@ -35,6 +35,13 @@ from fdlf_core.experiments.ablation import RECIPES
 from fdlf_core.training import TrainConfig, dsm_loss, sample_sigma, train_dsm, train_dsm_stacked
 
 
+def print_header(title: str, threads: int) -> None:
+    """The first line of a benchmark's output: what ran, on which torch, threads, CPU and revision."""
+    info = provenance()
+    print(f"# fdlf {title}  torch {info['versions']['torch']}  threads {threads}  cpu {info['machine']['cpu']}  "
+          f"rev {info['git_revision'][:12]}")
+
+
 def median_s(fn, min_run_time: float) -> float:
     fn()  # warm-up (allocations, kernel selection)
     return Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time).median
@@ -66,8 +73,8 @@ def attention_train_flops(model: LocalAttention, L: int, batch: int, antithetic:
 
 # the 2D models of the reproduction rows, told apart by their config's fields: (model class, config class,
 # training-FLOP count, the config field of its depth)
-TRAIN_FLOPS = {"LocalCNN": (LocalCNN, LocalCNNConfig, conv_train_flops, "blocks"),
-               "LocalAttention": (LocalAttention, LocalAttentionConfig, attention_train_flops, "layers")}
+TRAIN_FLOPS = ((LocalCNN, LocalCNNConfig, conv_train_flops, "blocks"),
+               (LocalAttention, LocalAttentionConfig, attention_train_flops, "layers"))
 
 
 def train_step_fn(model, teacher, L: int, batch: int, with_teacher: bool):
@@ -123,7 +130,7 @@ def reproduction_throughput(results: Path, profile: str, min_run_time: float) ->
                 continue  # current runs only; one entry per trained model, not per eval size
             seen.add(trained)
             m, t = row["model"], row["train"]
-            kinds = [k for k in TRAIN_FLOPS.values() if set(m) <= {f.name for f in dataclasses.fields(k[1])}]
+            kinds = [k for k in TRAIN_FLOPS if set(m) <= {f.name for f in dataclasses.fields(k[1])}]
             if not kinds:  # the 3D model: its cost is in the hardvalid section
                 continue
             model_class, _, flops_of, depth_field = kinds[0]
@@ -154,9 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t_min = 0.2 if args.quick else 1.0
-    info = provenance()
-    print(f"# fdlf core benchmark  torch {info['versions']['torch']}  threads {args.threads}  "
-          f"cpu {info['machine']['cpu']}  rev {info['git_revision'][:12]}")
+    print_header("core benchmark", args.threads)
     peak = matmul_gflops(t_min)
     print(f"fp32 matmul 2048^3: {peak:.1f} GFLOP/s (the peak the ratios below refer to)")
 

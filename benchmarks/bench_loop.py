@@ -30,19 +30,20 @@ import time
 import torch
 import torch.nn.functional as F
 
-from bench_core import conv_train_flops, matmul_gflops, median_s
+from bench_core import conv_train_flops, matmul_gflops, median_s, print_header
 from fdlf_core import flows, models, teachers
+from fdlf_core.experiments.fdlf2d import FIG1, FIG2
+from fdlf_core.experiments.ising_critical import FIG4
 from fdlf_core.models import LocalCNN
-from fdlf_core.provenance import provenance
 from fdlf_core.training import TrainConfig, _draw_batch, _dsm_residual, train_dsm
 
-# (label, L, batch, blocks, out_kernel, width): the paper profile's LocalCNNs
-CONFIGS = [("Fig. 1 R4 (L16 b16 w64)", 16, 16, 1, 3, 64), ("Fig. 2 R4 (L32 b8 w64)", 32, 8, 1, 3, 64),
-           ("Fig. 2 R8 (L32 b8 w64)", 32, 8, 3, 3, 64), ("Fig. 2 R14 (L32 b8 w64)", 32, 8, 6, 3, 64),
-           ("Fig. 4 R5 (L32 b16 w32)", 32, 16, 2, 1, 32)]
-# runs x steps of each configuration in the paper profile (3 seeds; Fig. 2 and Fig. 4 per family / beta)
-PAPER_STEPS = {CONFIGS[0][0]: 9 * 1500, CONFIGS[1][0]: 9 * 1500, CONFIGS[2][0]: 9 * 1500, CONFIGS[3][0]: 9 * 1500,
-               CONFIGS[4][0]: 18 * 1500}
+# (label, L, batch, blocks, out_kernel, width, the configuration's training steps in the paper profile:
+# runs x steps per run; 3 seeds, Fig. 2 per family, Fig. 4 per beta): the paper profile's LocalCNNs
+CONFIGS = [("Fig. 1 R4 (L16 b16 w64)", 16, 16, 1, 3, 64, 9 * FIG1.profiles["paper"].steps),
+           ("Fig. 2 R4 (L32 b8 w64)", 32, 8, 1, 3, 64, 9 * FIG2.profiles["paper"].steps),
+           ("Fig. 2 R8 (L32 b8 w64)", 32, 8, 3, 3, 64, 9 * FIG2.profiles["paper"].steps),
+           ("Fig. 2 R14 (L32 b8 w64)", 32, 8, 6, 3, 64, 9 * FIG2.profiles["paper"].steps),
+           ("Fig. 4 R5 (L32 b16 w32)", 32, 16, 2, 1, 32, 18 * FIG4.profiles["paper"].steps)]
 RECIPE = dict(weight_power=0.0, antithetic=True)
 MODEL = dict(zero_init=True, linear_path=True)
 
@@ -108,7 +109,6 @@ def lever_step(teacher, L, batch, blocks, out_kernel, width, variant):
 def lever_speedup(shape, variant, min_run_time, rounds=3) -> tuple[float, float]:
     """(median over ``rounds`` of reference s / lever s, each pair timed back to back; seconds of the
     lever's first step, which for ``compile`` is the compile)."""
-    teacher, L, batch, blocks, out_kernel, width = shape
     reference, lever = (lever_step(*shape, v) for v in ("reference", variant))
     start = time.perf_counter()
     lever()
@@ -124,16 +124,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     t_min = 0.3 if args.quick else 1.5
-    info = provenance()
-    print(f"# fdlf training-loop benchmark  torch {info['versions']['torch']}  threads {args.threads}  "
-          f"cpu {info['machine']['cpu']}  rev {info['git_revision'][:12]}")
+    print_header("training-loop benchmark", args.threads)
     peak, conv_peak = matmul_gflops(t_min), conv_gflops(t_min)
     print(f"ceilings: fp32 matmul 2048^3 {peak:.1f} GFLOP/s; one 64->64 3x3 conv (L32 b8) {conv_peak:.1f} GFLOP/s")
     teacher = teachers.make("medium_range")
     print(f"\n{'configuration':<26} {'old ms':>7} {'new ms':>7} {'old/new':>7} {'GFLOP/s':>8} {'/matmul':>7} "
           f"{'/conv':>6} {'ch-last':>7} {'compile':>7} {'(1st s)':>7} {'1 batch':>7} {'draw':>5}")
     weighted = {"old": 0.0, "new": 0.0}
-    for label, L, batch, blocks, out_kernel, width in CONFIGS:
+    for label, L, batch, blocks, out_kernel, width, paper_steps in CONFIGS:
         shape = (teacher, L, batch, blocks, out_kernel, width, t_min)
         pairs = [(whole_step_s(*shape), old_step_s(shape)) for _ in range(3)]  # back to back
         new, old = (statistics.median(p[i] for p in pairs) for i in (0, 1))
@@ -146,8 +144,8 @@ def main() -> None:
         one, _ = lever_speedup(lever_shape, "one_batch", t_min)
         gen = torch.Generator().manual_seed(0)
         draw = median_s(lambda: teacher.sample(batch, L, generator=gen), t_min)
-        weighted["old"] += PAPER_STEPS[label] * old
-        weighted["new"] += PAPER_STEPS[label] * new
+        weighted["old"] += paper_steps * old
+        weighted["new"] += paper_steps * new
         print(f"{label:<26} {1e3 * old:>7.1f} {1e3 * new:>7.1f} {old_over_new:>7.2f} {gflops:>8.1f} "
               f"{gflops / peak:>7.2f} {gflops / conv_peak:>6.2f} {cl:>7.2f} {compiled:>7.2f} "
               f"{first:>7.1f} {one:>7.2f} {draw / new:>5.0%}")

@@ -116,7 +116,7 @@ class AttentionFloorRun(AttentionRun):
 # (fit, model) -> the run kind
 RUN_KINDS = {(cls.FIT, model): cls for cls, model in ((SweepRun, "cnn"), (FloorRun, "cnn"), (AttentionRun, "attention"),
                                                      (AttentionFloorRun, "attention"))}
-FITS = ("dsm", "exact_score")
+FITS = tuple(dict.fromkeys(fit for fit, _ in RUN_KINDS))  # "dsm", "exact_score"
 # the score models a 2D sweep can train: name -> how a depth and a budget make its config (a dict)
 ATTENTION_WINDOW, ATTENTION_HEADS = 2, 4
 MODELS = {
