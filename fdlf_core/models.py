@@ -13,11 +13,10 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from . import lattice, registry
 from .devices import model_device
-from .flows import circular_conv, circular_pad
+from .flows import circular_conv
 from .provenance import without_defaults
 
 
@@ -53,8 +52,9 @@ class LocalCNNConfig:
 
 
 def id_fields(config: dict) -> dict:
-    """A ``LocalCNNConfig`` dict as run ids hash it: the ``LATER_DEFAULTS`` fields at those values left out."""
-    return without_defaults(config, LocalCNNConfig.LATER_DEFAULTS)
+    """A model config dict (``LocalCNNConfig``, ``LocalAttentionConfig``, ...) as run ids hash it: the
+    ``LATER_DEFAULTS`` fields of both 2D configs at those values left out."""
+    return without_defaults(config, {**LocalCNNConfig.LATER_DEFAULTS, **LocalAttentionConfig.LATER_DEFAULTS})
 
 
 def _check_config(cfg: LocalCNNConfig) -> LocalCNNConfig:
@@ -229,6 +229,16 @@ class LocalAttentionConfig:
     sigma_data: float = 1.0  # EDM preconditioning scale, as LocalCNN's
     seed: int = 0            # parameter initialisation
     zero_init: bool = True   # residual outputs and output projection start at 0: the Gaussian baseline
+    # the relative-position bias enters the logits as position_scale x its parameter. Adam moves every
+    # parameter by about its learning rate per step, whatever the gradient, so an unscaled bias travels at
+    # most lr x steps (0.75 at Fig. 2's 5e-4 x 1500) and the attention stays nearly uniform over the window
+    # (results/studies/attention_floor/); the scale is a larger learning rate for the bias alone
+    position_scale: float = 10.0
+
+    # Fields added after run ids existed, with the values every earlier model had: ``id_fields`` leaves them
+    # out at these values, so earlier runs keep their ids, and ``LocalAttention.from_config`` gives them to a
+    # stored config that lacks them
+    LATER_DEFAULTS: ClassVar[dict] = {"position_scale": 1.0}
 
     def __post_init__(self):
         lattice.check_int(self.layers, "layers", 1, lattice.MAX_BLOCKS)
@@ -241,6 +251,7 @@ class LocalAttentionConfig:
         lattice.check_int(self.seed, "seed", 0)
         if not isinstance(self.zero_init, bool):
             raise TypeError(f"zero_init must be a bool; got {self.zero_init!r}")
+        lattice.check_in_range(self.position_scale, "position_scale", 1e-3, 1e3)
 
     @property
     def receptive_radius(self) -> int:
@@ -261,11 +272,22 @@ def _rms_norm(h: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
     return h * torch.rsqrt(h.pow(2).mean(1, keepdim=True) + 1e-6) * gain[None, :, None, None]
 
 
-def _windows(h: torch.Tensor, w: int) -> torch.Tensor:
-    """The ``(2w + 1)^2`` neighbours of every site on the torus: ``h (n, C, L, L)`` -> ``(n, C, K, L^2)``,
-    ``K`` in row-major offset order (``(-w, -w), (-w, -w + 1), ...``)."""
-    n, C, L, _ = h.shape
-    return F.unfold(circular_pad(h, w), 2 * w + 1).reshape(n, C, (2 * w + 1) ** 2, L * L)
+def window_attention(q: torch.Tensor, key: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, w: int) -> torch.Tensor:
+    """Each site's softmax attention over the ``(2w + 1)^2`` sites around it on the torus.
+
+    ``q, key, v (n, heads, d, L, L)``; ``bias (heads, K, 1, 1)``, ``K = (2w + 1)^2`` offsets in row-major order
+    (``(-w, -w), (-w, -w + 1), ...``), added to the logits ``q . key / sqrt(d)``. Returns ``(n, heads, d, L, L)``.
+    One rolled copy of ``key`` and ``v`` per offset, not an unfolded ``(..., K, L^2)`` window tensor: each
+    product then works on one lattice-sized tensor that stays in cache (the model's step: 1.5x faster).
+    """
+    offsets = [(-dy, -dx) for dy in range(-w, w + 1) for dx in range(-w, w + 1)]  # roll by -offset: site + offset
+    logits = torch.stack([(q * torch.roll(key, o, (-2, -1))).sum(2) for o in offsets], 2)  # (n, heads, K, L, L)
+    # unbind, not indexing: its backward is one stack, where K indexings would each zero-fill a (.., K, ..) grad
+    att = torch.softmax(logits / math.sqrt(q.shape[2]) + bias, dim=2).unsqueeze(2).unbind(3)  # K x (n, heads, 1, L, L)
+    out = att[0] * torch.roll(v, offsets[0], (-2, -1))
+    for a, o in zip(att[1:], offsets[1:]):
+        out = out + a * torch.roll(v, o, (-2, -1))
+    return out
 
 
 @registry.model
@@ -275,18 +297,18 @@ class LocalAttention(LatticeScoreModel):
 
     Each site carries a ``width``-channel state (a per-site linear embedding of ``c_in x``). Each layer:
     per-site RMS norm, the noise embedding added as a channel bias, multi-head attention of the site over
-    the ``(2 window + 1)^2`` sites around it on the torus (unfold, no global attention, no pooling) with a
-    learned relative-position bias per head and offset, residual; then a per-site MLP, residual. The output
-    is LocalCNN's: ``s = c_in (F - c_in x)``, ``c_in = (sigma^2 + sigma_data^2)^-1/2``, ``c_noise = ln(sigma) / 4``.
+    the ``(2 window + 1)^2`` sites around it on the torus (``window_attention``; no global attention, no
+    pooling) with a learned relative-position bias per head and offset (``position_scale`` x a parameter),
+    residual; then a per-site MLP, residual. The output is LocalCNN's: ``s = c_in (F - c_in x)``, ``c_in = (sigma^2 + sigma_data^2)^-1/2``, ``c_noise = ln(sigma) / 4``.
 
     ``forward(x, sigma)``: ``x (n, L, L)`` float (cast to float32), ``L >= 2 window + 1`` (a window that
     wraps would count a site twice); ``sigma`` a float or an ``(n,)`` tensor; returns ``(n, L, L)`` float32.
     """
 
     def __init__(self, layers: int = 2, window: int = 2, width: int = 32, heads: int = 4, *,
-                 sigma_data: float = 1.0, seed: int = 0, zero_init: bool = True):
+                 sigma_data: float = 1.0, seed: int = 0, zero_init: bool = True, position_scale: float = 10.0):
         super().__init__()
-        self.config = LocalAttentionConfig(layers, window, width, heads, sigma_data, seed, zero_init)
+        self.config = LocalAttentionConfig(layers, window, width, heads, sigma_data, seed, zero_init, position_scale)
         K = (2 * window + 1) ** 2
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(seed)
@@ -307,8 +329,9 @@ class LocalAttention(LatticeScoreModel):
 
     @classmethod
     def from_config(cls, config: LocalAttentionConfig | dict) -> "LocalAttention":
+        """The model of ``config``; a dict stored before a ``LATER_DEFAULTS`` field existed gets its old value."""
         fields = config if isinstance(config, dict) else dataclasses.asdict(config)
-        return cls(**fields)
+        return cls(**{**LocalAttentionConfig.LATER_DEFAULTS, **fields})
 
     @property
     def receptive_radius(self) -> int:
@@ -321,12 +344,14 @@ class LocalAttention(LatticeScoreModel):
                              f"got L={L}")
 
     def _bytes_per_site(self, dtype: torch.dtype) -> int:
-        # per site, per layer kept for autograd: the key and value windows, the q x key and weights x value
-        # products over the window, and the weights of each head; without autograd one layer's at a time
+        # peak per site (measured: peak RSS of a forward, and backward, at n=4, L=128 with 2 and 7 layers):
+        # with autograd each layer keeps its K rolled keys and values and the backward's window products
+        # (~5 K width), the logits and weights of each head and the layer's maps; without autograd one
+        # layer's logits and weights and a few dozen maps
         K, d, h = (2 * self.config.window + 1) ** 2, self.config.width, self.config.heads
         if torch.is_grad_enabled():
-            return dtype.itemsize * ((4 * K * d + 2 * K * h + 8 * d) * self.config.layers + 4 * d)
-        return dtype.itemsize * (4 * K * d + 2 * K * h + 4 * d)
+            return dtype.itemsize * ((5 * K * d + 2 * K * h + 16 * d) * self.config.layers + 52 * d)
+        return dtype.itemsize * (2 * K * h + 40 * d)
 
     def score(self, x: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
         """``forward`` without input checks: ``x (n, L, L)``, ``sig (n,)``, both in the model's dtype."""
@@ -339,12 +364,9 @@ class LocalAttention(LatticeScoreModel):
         h = self.embed((c_in * x)[:, None])                        # (n, width, L, L)
         for k in range(self.config.layers):
             a = _rms_norm(h, self.gains[2 * k]) + self.noise_bias[k](emb)[:, :, None, None]
-            q, key, v = self.qkv[k](a).chunk(3, dim=1)             # (n, width, L, L) each
-            q = q.reshape(n, heads, dh, 1, L * L)
-            key = _windows(key, w).reshape(n, heads, dh, -1, L * L)  # (n, heads, dh, K, L^2)
-            v = _windows(v, w).reshape(n, heads, dh, -1, L * L)
-            logits = (q * key).sum(2) / math.sqrt(dh) + self.position_bias[k]  # (n, heads, K, L^2)
-            att = (torch.softmax(logits, dim=2)[:, :, None] * v).sum(3)         # (n, heads, dh, L^2)
+            q, key, v = self.qkv[k](a).reshape(n, 3, heads, dh, L, L).unbind(1)  # (n, heads, dh, L, L) each
+            bias = self.config.position_scale * self.position_bias[k][..., None]  # (heads, K, 1, 1)
+            att = window_attention(q, key, v, bias, w)
             h = h + self.attn_out[k](att.reshape(n, -1, L, L))
             h = h + self.mlp[k](_rms_norm(h, self.gains[2 * k + 1]))
         f = self.out(_rms_norm(h, self.gains[-1]))[:, 0]            # (n, L, L)

@@ -33,7 +33,9 @@ class Budget:
     sigma_max: float = 1.0
     width: int = 32             # CNN channels (the paper does not give it)
     recipe: tuple[tuple[str, object], ...] = ()  # TrainConfig recipe fields that differ from RECIPE_DEFAULTS
-    model_options: tuple[tuple[str, object], ...] = ()  # LocalCNNConfig fields beyond blocks/width/seed (zero_init, ...)
+    # model config fields the experiment does not set itself (LocalCNN: zero_init, linear_path;
+    # LocalAttention: zero_init, position_scale)
+    model_options: tuple[tuple[str, object], ...] = ()
 
     def train_config(self, L: int, seed: int) -> TrainConfig:
         """The DSM settings of one run of this budget at training size ``L``."""

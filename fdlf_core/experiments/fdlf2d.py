@@ -119,6 +119,7 @@ RUN_KINDS = {(cls.FIT, model): cls for cls, model in ((SweepRun, "cnn"), (FloorR
 FITS = tuple(dict.fromkeys(fit for fit, _ in RUN_KINDS))  # "dsm", "exact_score"
 # the score models a 2D sweep can train: name -> how a depth and a budget make its config (a dict)
 ATTENTION_WINDOW, ATTENTION_HEADS = 2, 4
+SET_BY_SWEEP = {"blocks", "layers", "window", "width", "heads", "seed"}  # the rest are ``budget.model_options``
 MODELS = {
     "cnn": lambda depth, budget, seed: LocalCNNConfig(blocks=depth, width=budget.width, seed=seed,
                                                       **dict(budget.model_options)),
@@ -139,13 +140,14 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
         raise ValueError(f"fit must be one of {list(FITS)}; got {fit!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}; got {model!r}")
-    if model == "attention" and budget.model_options:
-        raise ValueError(f"budget.model_options are LocalCNN options; the attention model takes none here; got "
-                         f"{dict(budget.model_options)}")
+    kind = RUN_KINDS[fit, model]
+    options = sorted({f.name for f in dataclasses.fields(kind.MODEL_CONFIG)} - SET_BY_SWEEP)
+    unknown = sorted(set(dict(budget.model_options)) - set(options))
+    if unknown:
+        raise ValueError(f"budget.model_options {unknown} are not options of the {model} model; its options: {options}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
     config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))
-    kind = RUN_KINDS[fit, model]
     return kind(experiment, profile, family, seed, teacher, config, train, tuple(eval_sizes),
                 tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
 
@@ -250,8 +252,10 @@ FLOOR = SweepExperiment(
 
 # The paper's auxiliary sliding-attention local score models (Sec. 4: "the same stable, receptive-field-
 # limited and failing regimes"), on the Fig. 1 and Fig. 2 protocols: window 2, so R_eff 4, 8, 14 take 2, 4, 7
-# layers; width 32 and 4 heads (the paper states neither); fdlf's DSM recipe. A step costs ~9x the CNN's
-# of the same radius, so there is no quick profile: the tests run them on tiny budgets.
+# layers; width 32 and 4 heads (the paper states neither), the position bias scaled by 10 (LocalAttention's
+# default: unscaled, Adam left the attention nearly uniform at this budget; results/studies/attention_floor/);
+# fdlf's DSM recipe. A step costs several times the CNN's of the same radius (docs/benchmarks.md), so there
+# is no quick profile: the tests run them on tiny budgets.
 ATTENTION_BUDGET = {"width": 32, "recipe": RECIPE}
 FIG1_ATTENTION = dataclasses.replace(
     FIG1, name="fig1_attention", title="Fig. 1 with a sliding-attention model (2 layers, window 2: R_eff=4, train L=16)",

@@ -134,11 +134,21 @@ def test_sweep_run_is_what_the_figures_expand_into():
     (lambda: sweep_run("simple_local", 1, 9, FIG1.profiles["quick"], 0, (8,)), "L must be"),
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="mlp"), "model must be one of"),
     (lambda: sweep_run("simple_local", 1, 8, FIG1.profiles["quick"], 0, (8,), model="attention"),
-     "model_options are LocalCNN options"),
+     "not options of the attention model"),
 ])
 def test_bad_sweep_run(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_model_options_reach_the_chosen_model():
+    budget = dataclasses.replace(FIG1.profiles["quick"], model_options=(("position_scale", 1.0),))
+    spec = sweep_run("simple_local", 2, 8, budget, 0, (8,), model="attention")
+    assert spec.model["position_scale"] == 1.0 and spec.build_model().config.position_scale == 1.0
+    default = sweep_run("simple_local", 2, 8, dataclasses.replace(budget, model_options=()), 0, (8,), model="attention")
+    assert default.model["position_scale"] == 10.0 and default.run_id != spec.run_id
+    with pytest.raises(ValueError, match=r"\['position_scale'\] are not options of the cnn model"):
+        sweep_run("simple_local", 1, 8, budget, 0, (8,))
 
 
 def test_floor_runs_fit_the_exact_score_under_their_own_ids(tmp_path):

@@ -10,9 +10,11 @@ L=64 on 8 fresh samples, evaluation seed 10000), regressed onto the teacher's ex
 - `dsm-budget`: Fig. 2's DSM budget (1500 steps, batch 8, peak learning rate 5e-4, cosine decay), and
 - `floor`: the CNN floor's budget (3000 steps, peak learning rate 1e-3).
 If the fit falls with R_eff like the CNN's floor (0.25 / 0.11 / 0.05), the architecture can use its radius
-and DSM's budget is what holds it back; if it stays flat, the model cannot.
+and DSM's budget is what holds it back; if it stays flat, the model cannot. Those two profiles use the model
+as it was then (position bias unscaled, `position_scale=1`); `floor-scaled` refits at the floor budget with
+the position bias scaled by 10, the default since this study found Adam left the attention nearly uniform.
 
-    python results/studies/attention_floor/study.py [--jobs 1] [--profiles dsm-budget floor]
+    python results/studies/attention_floor/study.py [--jobs 1] [--profiles dsm-budget floor floor-scaled]
 
 Results go to results/studies/attention_floor/runs/<profile>/ through the reproduction's runner
 (resumable, with the configuration, seed, package versions and git revision in every row and manifest).
@@ -25,10 +27,12 @@ from fdlf_core import runner
 from fdlf_core.experiments.fdlf2d import FIG2_ATTENTION, FLOOR
 
 HERE = Path(__file__).resolve().parent
-DSM = FIG2_ATTENTION.profiles["paper"]
-PROFILES = {"dsm-budget": dataclasses.replace(DSM, seeds=(0,), eval_n=FLOOR.profiles["paper"].eval_n),
-            "floor": dataclasses.replace(DSM, seeds=(0,), eval_n=FLOOR.profiles["paper"].eval_n,
-                                         steps=FLOOR.profiles["paper"].steps, lr=FLOOR.profiles["paper"].lr)}
+DSM = dataclasses.replace(FIG2_ATTENTION.profiles["paper"], seeds=(0,), eval_n=FLOOR.profiles["paper"].eval_n)
+FLOOR_BUDGET = dataclasses.replace(DSM, steps=FLOOR.profiles["paper"].steps, lr=FLOOR.profiles["paper"].lr)
+UNSCALED = (("position_scale", 1.0),)  # the model as it was before position_scale (LATER_DEFAULTS)
+PROFILES = {"dsm-budget": dataclasses.replace(DSM, model_options=UNSCALED),
+            "floor": dataclasses.replace(FLOOR_BUDGET, model_options=UNSCALED),
+            "floor-scaled": FLOOR_BUDGET}  # LocalAttention's default position_scale (10)
 FAMILIES = ("medium_range",)
 
 
