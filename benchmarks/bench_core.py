@@ -298,8 +298,7 @@ def main() -> None:
         for R in (4, 8, 14):
             cnn = LocalCNN.from_radius(R, width=32)
             cnn_s = median_s(train_step_fn(cnn, teacher, 32, 8, False), t_min)
-            att = LocalAttention.from_config(dict(layers=R // 2, window=2, width=32, heads=4, sigma_data=1.0,
-                                                  seed=0, zero_init=True))
+            att = LocalAttention(layers=R // 2, window=2, width=32, heads=4)
             att_s = median_s(train_step_fn(att, teacher, 32, 8, False), t_min)
             for label, s, flops in ((f"LocalCNN R={R} w=32", cnn_s, conv_train_flops(cnn, 32, 8)),
                                     (f"LocalAttention R={R} w=32 (x{R // 2})", att_s, attention_train_flops(att, 32, 8))):

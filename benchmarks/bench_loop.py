@@ -11,7 +11,8 @@ backward, Adam) with:
 and, each against the same hand-written step without it, timed back to back: channels-last weights (the
 circular pad hands the convolutions NCHW activations); ``torch.compile`` (inductor) of the model's score,
 with the seconds its first step takes (the compile); the antithetic pair as one batch of 2n instead of two
-forward passes; and the share of the step that drawing the teacher batch takes. The
+forward passes; bfloat16 autocast of the forward (``TrainConfig.autocast="bf16"``, which changes the
+numbers); and the share of the step that drawing the teacher batch takes. The
 achieved GFLOP/s count every convolution's multiply-adds x 2, forward + backward (3x the forward), both
 passes of the antithetic pair, against two ceilings measured in the same run: a 2048^3 fp32 matmul and a
 single 64 -> 64 3x3 convolution forward at L = 32, batch 8 (oneDNN). The last line weighs the old / new
@@ -77,8 +78,8 @@ def old_step_s(shape) -> float:
 def lever_step(teacher, L, batch, blocks, out_kernel, width, variant):
     """A hand-written DSM step (fixed batch, fdlf's loss, Adam) with one lever applied: ``"reference"``
     (none), ``"channels_last"`` (the model's weights; the circular pad hands the convolutions NCHW
-    activations, so they reorder), ``"compile"`` (``torch.compile`` of the model's score) or
-    ``"one_batch"`` (the antithetic pair as one batch of 2n)."""
+    activations, so they reorder), ``"compile"`` (``torch.compile`` of the model's score), ``"one_batch"``
+    (the antithetic pair as one batch of 2n) or ``"bf16"`` (the loss's forward under bfloat16 autocast)."""
     cfg = TrainConfig(L, 4, batch, **RECIPE)
     model = LocalCNN(blocks, width, out_kernel=out_kernel, **MODEL)
     b = _draw_batch(teacher, cfg, torch.Generator().manual_seed(0), torch.float32)
@@ -99,7 +100,8 @@ def lever_step(teacher, L, batch, blocks, out_kernel, width, variant):
         return ((r ** 2).mean(dim=(1, 2)) / torch.cat([sig, sig]).flatten() ** 2).mean()
 
     def step():
-        value = loss()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16"):
+            value = loss()
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
@@ -129,7 +131,7 @@ def main() -> None:
     print(f"ceilings: fp32 matmul 2048^3 {peak:.1f} GFLOP/s; one 64->64 3x3 conv (L32 b8) {conv_peak:.1f} GFLOP/s")
     teacher = teachers.make("medium_range")
     print(f"\n{'configuration':<26} {'old ms':>7} {'new ms':>7} {'old/new':>7} {'GFLOP/s':>8} {'/matmul':>7} "
-          f"{'/conv':>6} {'ch-last':>7} {'compile':>7} {'(1st s)':>7} {'1 batch':>7} {'draw':>5}")
+          f"{'/conv':>6} {'ch-last':>7} {'compile':>7} {'(1st s)':>7} {'1 batch':>7} {'bf16':>5} {'draw':>5}")
     weighted = {"old": 0.0, "new": 0.0}
     for label, L, batch, blocks, out_kernel, width, paper_steps in CONFIGS:
         shape = (teacher, L, batch, blocks, out_kernel, width, t_min)
@@ -142,14 +144,15 @@ def main() -> None:
         cl, _ = lever_speedup(lever_shape, "channels_last", t_min)
         compiled, first = lever_speedup(lever_shape, "compile", t_min)
         one, _ = lever_speedup(lever_shape, "one_batch", t_min)
+        bf16, _ = lever_speedup(lever_shape, "bf16", t_min)
         gen = torch.Generator().manual_seed(0)
         draw = median_s(lambda: teacher.sample(batch, L, generator=gen), t_min)
         weighted["old"] += paper_steps * old
         weighted["new"] += paper_steps * new
         print(f"{label:<26} {1e3 * old:>7.1f} {1e3 * new:>7.1f} {old_over_new:>7.2f} {gflops:>8.1f} "
               f"{gflops / peak:>7.2f} {gflops / conv_peak:>6.2f} {cl:>7.2f} {compiled:>7.2f} "
-              f"{first:>7.1f} {one:>7.2f} {draw / new:>5.0%}")
-    print("ch-last, compile, 1 batch: speed-up of that lever over the same hand-written step without it, timed "
+              f"{first:>7.1f} {one:>7.2f} {bf16:>5.2f} {draw / new:>5.0%}")
+    print("ch-last, compile, 1 batch, bf16: speed-up of that lever over the same hand-written step without it, timed "
           "back to back, median of 3 pairs (> 1 is faster); draw: the teacher batch's share of the step")
     print(f"paper-profile training of Fig. 1 + Fig. 2 + Fig. 4, weighted by steps: old / new = "
           f"{weighted['old'] / weighted['new']:.2f} ({weighted['old'] / 3600:.2f} h -> {weighted['new'] / 3600:.2f} h "

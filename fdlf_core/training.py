@@ -88,6 +88,10 @@ class TrainConfig:
     schedule: str = "constant"  # learning rate: "constant", or "cosine" (linear warm-up, then cosine to 0)
     warmup: float = 0.0         # fraction of the steps the "cosine" schedule warms up (linearly) for
     ema: float = 0.0            # decay of an EMA of the weights, which the trained model gets (0: no EMA)
+    # "bf16": the model's forward (and so its backward) under torch.autocast to bfloat16 on the model's
+    # device, weights, optimiser and loss in float32; it changes the numbers at bfloat16's ~3 digits, so
+    # it is part of the run ids (docs/benchmarks.md measures its speed and its effect on a trained model)
+    autocast: str = "none"
 
     def __post_init__(self):
         lattice.check_L(self.L)
@@ -109,10 +113,14 @@ class TrainConfig:
                              f"warmup={self.warmup} ({round(self.warmup * self.steps)} warm-up steps)")
         if not 0 <= lattice.check_finite(self.ema, "ema") < 1:
             raise ValueError(f"ema must be a decay in [0, 1) (0: no EMA); got {self.ema!r}")
+        if self.autocast not in AUTOCAST:
+            raise ValueError(f"autocast must be one of {tuple(AUTOCAST)}; got {self.autocast!r}")
 
 
 SCHEDULES = ("constant", "cosine")
-RECIPE_DEFAULTS = {"weight_power": 2.0, "antithetic": False, "schedule": "constant", "warmup": 0.0, "ema": 0.0}
+AUTOCAST = {"none": None, "bf16": torch.bfloat16}  # name -> the dtype the forward runs in (None: the model's)
+RECIPE_DEFAULTS = {"weight_power": 2.0, "antithetic": False, "schedule": "constant", "warmup": 0.0, "ema": 0.0,
+                   "autocast": "none"}
 
 
 def id_fields(train: dict) -> dict:
@@ -229,6 +237,12 @@ def _dsm_residual(score_fn, x0: torch.Tensor, sigma: torch.Tensor, eps: torch.Te
     return loss * scale
 
 
+def _autocast(cfg: TrainConfig, device: torch.device):
+    """The context ``cfg.autocast`` asks the model's forward to run in (a disabled one for "none")."""
+    dtype = AUTOCAST[cfg.autocast]
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
 def _lr_factor(cfg: TrainConfig):
     """The learning-rate multiplier of ``cfg.schedule`` at optimiser step ``k`` (for ``LambdaLR``)."""
     if cfg.schedule == "constant":
@@ -331,8 +345,9 @@ def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bo
         if step == 0:
             _check_call(model, batch.condition)
         score_fn = lambda x, sig: model(x, sig, **batch.condition)
-        loss = _dsm_residual(score_fn, batch.x0, batch.sigma, batch.eps, cfg.weight_power, cfg.antithetic,
-                             batch.mask).mean()
+        with _autocast(cfg, device):
+            loss = _dsm_residual(score_fn, batch.x0, batch.sigma, batch.eps, cfg.weight_power, cfg.antithetic,
+                                 batch.mask).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -373,6 +388,9 @@ def train_dsm_stacked(data: DataSource, models: Sequence[LocalCNN], cfg: TrainCo
     """
     check_data_source(data)
     cfg = _check_train_config(cfg)
+    if cfg.autocast != "none":
+        raise ValueError(f"cfg.autocast must be 'none' for train_dsm_stacked (its vmapped step runs in the "
+                         f"models' dtype); got {cfg.autocast!r}: train with train_dsm")
     if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, LocalCNN) for m in models):
         raise TypeError(f"models must be a non-empty list of LocalCNN; got {models!r:.80}")
     arch = {dataclasses.replace(m.config, seed=0) for m in models}
@@ -473,7 +491,8 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
         if step == 0:
             _check_call(model, condition)
         target = data.score(sample).to(device, dtype)
-        out = model(x.to(device, dtype), cfg.sigma_min, **{k: v.to(device) for k, v in condition.items()})
+        with _autocast(cfg, device):
+            out = model(x.to(device, dtype), cfg.sigma_min, **{k: v.to(device) for k, v in condition.items()})
         if mask is not None:  # the score exists on the masked coordinates only (the target is 0 elsewhere)
             out = out * mask.to(device)
         loss = ((out - target) ** 2).sum() / (target ** 2).sum()

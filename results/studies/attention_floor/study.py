@@ -15,6 +15,7 @@ as it was then (position bias unscaled, `position_scale=1`); `floor-scaled` refi
 the position bias scaled by 10, the default since this study found Adam left the attention nearly uniform.
 
     python results/studies/attention_floor/study.py [--jobs 1] [--profiles dsm-budget floor floor-scaled]
+    python results/studies/attention_floor/study.py --weights
 
 Results go to results/studies/attention_floor/runs/<profile>/ through the reproduction's runner
 (resumable, with the configuration, seed, package versions and git revision in every row and manifest).
@@ -23,7 +24,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from fdlf_core import runner
+import torch
+
+from fdlf_core import runner, training
 from fdlf_core.experiments.fdlf2d import FIG2_ATTENTION, FLOOR
 
 HERE = Path(__file__).resolve().parent
@@ -36,11 +39,45 @@ PROFILES = {"dsm-budget": dataclasses.replace(DSM, model_options=UNSCALED),
 FAMILIES = ("medium_range",)
 
 
+def attention_weights() -> None:
+    """How far each trained model's position bias moved, and how peaked that leaves its attention: per
+    checkpoint of this study (exact-score fits, cosine learning rate) and of Fig. 2 with attention (DSM,
+    constant), the largest spread (max - min over the window) of a head's bias in logits, against about the
+    most Adam lets it travel (2 x position_scale x the summed learning rates: a step moves a parameter by
+    at most about its learning rate), and the largest weight and lowest entropy of any head's position-only
+    attention (uniform over the 5 x 5 window: 0.04 and ln 25 = 3.22)."""
+    print("| checkpoints | layers | position_scale | steps | bias spread (max head) | Adam's travel | "
+          "largest weight | lowest entropy |")
+    print("|---|---|---|---|---|---|---|---|")
+    fig2 = HERE.parents[1] / "fig2_attention" / "paper" / "checkpoints"
+    for directory, fit in [*((HERE / "runs" / p / "checkpoints", "exact_score") for p in PROFILES), (fig2, "dsm")]:
+        for path in sorted(directory.glob("*.pt")):
+            result = training.load_checkpoint(path)
+            model, cfg = result.model, result.config
+            if result.data_config.family not in FAMILIES:
+                continue
+            if fit == "exact_score":  # fit_exact_score always decays on a cosine, whatever cfg.schedule says
+                cfg = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)
+            travel = 2 * model.config.position_scale * cfg.lr * sum(map(training._lr_factor(cfg), range(cfg.steps)))
+            bias = model.config.position_scale * model.position_bias.detach()[..., 0]  # (layers, heads, K)
+            weights = torch.softmax(bias, -1)
+            entropy = -(weights * weights.log()).sum(-1)
+            spread = (bias.max(-1).values - bias.min(-1).values).max()
+            print(f"| {directory.relative_to(HERE.parents[1])} | {model.config.layers} | "
+                  f"{model.config.position_scale:g} | {cfg.steps} | {spread:.2f} | {travel:.2f} | "
+                  f"{weights.max():.3f} | {entropy.min():.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--profiles", nargs="+", choices=sorted(PROFILES), default=list(PROFILES))
+    parser.add_argument("--weights", action="store_true",
+                        help="print the trained models' position-bias spread and attention peakedness instead")
     args = parser.parse_args()
+    if args.weights:
+        attention_weights()
+        return
     exp = dataclasses.replace(FIG2_ATTENTION, name="attention_floor", fit="exact_score", families=FAMILIES,
                               profiles=PROFILES)
     for profile in args.profiles:
