@@ -166,6 +166,10 @@ def _check_model(model, cfg: TrainConfig) -> nn.Module:
     except TypeError:
         raise TypeError(f"model must be a score model with forward(x, sigma); {type(model).__name__}.forward takes "
                         f"{inspect.signature(model.forward)}") from None
+    if cfg.autocast != "none" and model_dtype(model) != torch.float32:
+        # autocast recasts float32 only: a float64 model would train in float64 under a bf16 run id
+        raise ValueError(f"cfg.autocast={cfg.autocast!r} needs a float32 model; got one computing in "
+                         f"{model_dtype(model)} (use autocast='none')")
     lo, hi = sigma_range(model_dtype(model))
     if not lo <= cfg.sigma_min < cfg.sigma_max <= hi:
         raise ValueError(f"sigma_min and sigma_max must be in [{lo:.3g}, {hi:.3g}] for a model computing in "
@@ -324,7 +328,8 @@ def _draw_batch(data: DataSource, cfg: TrainConfig, gen: torch.Generator, dtype:
 def train_dsm(data: DataSource, model: nn.Module, cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train ``model`` (any ``nn.Module`` with ``forward(x, sigma)``) in place by DSM on ``data`` at ``cfg.L``.
 
-    Each step draws ``cfg.batch_size`` fresh samples; Adam with learning rate ``cfg.lr``. Returns the
+    Each step draws ``cfg.batch_size`` fresh samples; Adam with learning rate ``cfg.lr``; with
+    ``cfg.autocast="bf16"`` the forward runs under bfloat16 autocast (a float32 model only). Returns the
     model, the per-step losses and the configs; a tqdm bar shows progress when ``progress``.
     """
     check_data_source(data)
@@ -468,8 +473,8 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     fresh samples at ``cfg.L`` (seeded by ``cfg.seed``) and takes an Adam step on the relative squared
     error ``sum (s_theta - s_0)^2 / sum s_0^2`` (the square of Eq. 16 on the batch), with the learning rate
     decaying from ``cfg.lr`` to 0 on a cosine over ``cfg.steps``. ``cfg.sigma_max`` and the DSM recipe
-    fields (weighting, antithetic pairs, schedule, EMA) are not used. Trains in place; the losses are the
-    batch relative squared errors.
+    fields (weighting, antithetic pairs, schedule, EMA) are not used; ``cfg.autocast`` is (the forward in
+    bfloat16). Trains in place; the losses are the batch relative squared errors.
     """
     check_data_source(data)
     if not isinstance(data, ExactScoreSource):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fdlf_core import diagnostics, teachers, training
-from fdlf_core.models import LocalAttention, LocalAttentionConfig, id_fields, window_attention
+from fdlf_core.models import LocalAttention, LocalAttentionConfig, LocalCNNConfig, _window_attention, id_fields
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -105,7 +105,7 @@ def test_window_attention_is_each_sites_softmax_over_its_torus_window(w, L):
     n, heads, d, K = 2, 3, 4, (2 * w + 1) ** 2
     q, key, v = (torch.randn(n, heads, d, L, L, generator=gen, dtype=torch.float64) for _ in range(3))
     bias = torch.randn(heads, K, 1, 1, generator=gen, dtype=torch.float64)
-    out = window_attention(q, key, v, bias, w)
+    out = _window_attention(q, key, v, bias, w)
     offsets = [(dy, dx) for dy in range(-w, w + 1) for dx in range(-w, w + 1)]  # row-major: bias index
     for y, x in [(0, 0), (L - 1, 1), (L // 2, L - 1)]:
         nb = [((y + dy) % L, (x + dx) % L) for dy, dx in offsets]
@@ -134,6 +134,9 @@ def test_configs_stored_before_position_scale_load_and_hash_as_before():
     assert id_fields({**stored, "position_scale": 1.0}) == stored
     assert id_fields({**stored, "position_scale": 10.0}) != stored
     assert LocalAttentionConfig().position_scale == 10.0
+    assert not set(LocalCNNConfig.LATER_DEFAULTS) & set(LocalAttentionConfig.LATER_DEFAULTS)  # one dict in id_fields
+    as_int = LocalAttentionConfig(position_scale=10)  # one model, one id, whichever way the number is written
+    assert isinstance(as_int.position_scale, float) and as_int == LocalAttentionConfig()
 
 
 def test_a_stored_model_from_before_position_scale_keeps_its_numbers():

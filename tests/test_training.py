@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fdlf_core import registry, teachers
-from fdlf_core.models import LocalCNN
+from fdlf_core.models import LocalAttention, LocalCNN
 from fdlf_core.ising import IsingData, IsingPoolConfig
 from fdlf_core.training import (CHECKPOINT_FORMAT, DataSource, TrainConfig, TrainResult, check_data_source, dsm_loss,
                                 fit_exact_score, load_checkpoint, sample_sigma, save_checkpoint, train_dsm,
@@ -535,7 +535,8 @@ def test_bf16_autocast_trains_float32_weights_along_the_float32_path():
             result = fit(teacher, model, cfg, progress=False)
             weights[autocast] = (torch.cat([p.detach().flatten() for p in model.parameters()]), result.losses)
             assert all(p.dtype == torch.float32 for p in model.parameters())
-            assert model(torch.zeros(1, 8, 8), 0.1).dtype == torch.float32
+            with torch.autocast("cpu", dtype=torch.bfloat16):  # the output promotes back to float32
+                assert model(torch.zeros(1, 8, 8), 0.1).dtype == torch.float32
         (w32, loss32), (w16, loss16) = weights["none"], weights["bf16"]
         torch.testing.assert_close(torch.tensor(loss16), torch.tensor(loss32), rtol=2e-2, atol=0)
         assert 0 < (w16 - w32).norm() < path_tolerance * (w32 - init).norm()
@@ -543,6 +544,14 @@ def test_bf16_autocast_trains_float32_weights_along_the_float32_path():
     assert id_fields(dataclasses.asdict(TrainConfig(8, 1, 1, autocast="bf16")))["autocast"] == "bf16"
     with pytest.raises(ValueError, match="cfg.autocast must be 'none' for train_dsm_stacked"):
         train_dsm_stacked(teacher, [LocalCNN(1, 4)], TrainConfig(8, 1, 1, autocast="bf16"), seeds=[0], progress=False)
+    for fit in (train_dsm, fit_exact_score):
+        with pytest.raises(ValueError, match="cfg.autocast='bf16' needs a float32 model; got one computing in torch.float64"):
+            fit(teacher, LocalCNN(1, 4).double(), TrainConfig(8, 1, 1, autocast="bf16"), progress=False)
+    # the attention model trains under it too, its attention weights in bfloat16
+    attention = LocalAttention(1, 1, width=8, heads=2)
+    result = train_dsm(teacher, attention, TrainConfig(8, 2, 2, weight_power=0.0, antithetic=True, autocast="bf16"),
+                       progress=False)
+    assert all(math.isfinite(v) for v in result.losses) and all(p.dtype == torch.float32 for p in attention.parameters())
 
 
 def test_a_noise_range_the_models_dtype_cannot_hold_is_refused_before_training():

@@ -142,9 +142,13 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
         raise ValueError(f"model must be one of {sorted(MODELS)}; got {model!r}")
     kind = RUN_KINDS[fit, model]
     options = sorted({f.name for f in dataclasses.fields(kind.MODEL_CONFIG)} - SET_BY_SWEEP)
-    unknown = sorted(set(dict(budget.model_options)) - set(options))
-    if unknown:
-        raise ValueError(f"budget.model_options {unknown} are not options of the {model} model; its options: {options}")
+    given = set(dict(budget.model_options))
+    if given & SET_BY_SWEEP:
+        raise ValueError(f"budget.model_options {sorted(given & SET_BY_SWEEP)} are set by the sweep itself (the "
+                         f"depth, budget.width, the seed); the {model} model's options: {options}")
+    if given - set(options):
+        raise ValueError(f"budget.model_options {sorted(given - set(options))} are not options of the {model} model; "
+                         f"its options: {options}")
     teacher = dataclasses.asdict(teachers.make(family, seed=teacher_seed).config)
     config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))

@@ -17,7 +17,7 @@ def test_every_experiment_has_profiles_a_schema_and_a_notebook():
         # the size-transfer sweep is not a paper figure: its one profile is "sweep"
         assert ("paper" in exp.profiles) == (name != "sweep") and set(exp.profiles) <= set(ex.PROFILES) and exp.families
         assert ("paper-2x" in exp.profiles) == (name == "floor") and ("sweep" in exp.profiles) == (name == "sweep")
-        # every experiment but the attention sweeps (an attention step costs ~9x a CNN step) and the size-transfer
+        # every experiment but the attention sweeps (an attention step costs 5-6x a CNN step) and the size-transfer
         # sweep (144 runs) has a quick profile
         assert ("quick" in exp.profiles) == (name not in ("fig1_attention", "fig2_attention", "sweep"))
         assert (NOTEBOOK_DIR / exp.notebook).is_file(), exp.notebook

@@ -149,6 +149,8 @@ def test_model_options_reach_the_chosen_model():
     assert default.model["position_scale"] == 10.0 and default.run_id != spec.run_id
     with pytest.raises(ValueError, match=r"\['position_scale'\] are not options of the cnn model"):
         sweep_run("simple_local", 1, 8, budget, 0, (8,))
+    with pytest.raises(ValueError, match=r"\['width'\] are set by the sweep itself"):
+        sweep_run("simple_local", 1, 8, dataclasses.replace(budget, model_options=(("width", 8),)), 0, (8,))
 
 
 def test_floor_runs_fit_the_exact_score_under_their_own_ids(tmp_path):
