@@ -46,16 +46,15 @@ def attention_weights() -> None:
     most Adam lets it travel (2 x position_scale x the summed learning rates: a step moves a parameter by
     at most about its learning rate), and the largest weight and lowest entropy of any head's position-only
     attention (uniform over the 5 x 5 window: 0.04 and ln 25 = 3.22)."""
-    print("| checkpoints | layers | position_scale | steps | bias spread (max head) | Adam's travel | "
+    print("| checkpoints | layers | position_scale | steps | seed | bias spread (max head) | Adam's travel | "
           "largest weight | lowest entropy |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     fig2 = HERE.parents[1] / "fig2_attention" / "paper" / "checkpoints"
     for directory, fit in [*((HERE / "runs" / p / "checkpoints", "exact_score") for p in PROFILES), (fig2, "dsm")]:
-        for path in sorted(directory.glob("*.pt")):
-            result = training.load_checkpoint(path)
+        results = [training.load_checkpoint(path) for path in sorted(directory.glob("*.pt"))]
+        for result in sorted((r for r in results if r.data_config.family in FAMILIES),
+                             key=lambda r: (r.model.config.position_scale, r.model.config.layers, r.config.seed)):
             model, cfg = result.model, result.config
-            if result.data_config.family not in FAMILIES:
-                continue
             if fit == "exact_score":  # fit_exact_score always decays on a cosine, whatever cfg.schedule says
                 cfg = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)
             travel = 2 * model.config.position_scale * cfg.lr * sum(map(training._lr_factor(cfg), range(cfg.steps)))
@@ -64,7 +63,7 @@ def attention_weights() -> None:
             entropy = -(weights * weights.log()).sum(-1)
             spread = (bias.max(-1).values - bias.min(-1).values).max()
             print(f"| {directory.relative_to(HERE.parents[1])} | {model.config.layers} | "
-                  f"{model.config.position_scale:g} | {cfg.steps} | {spread:.2f} | {travel:.2f} | "
+                  f"{model.config.position_scale:g} | {cfg.steps} | {cfg.seed} | {spread:.2f} | {travel:.2f} | "
                   f"{weights.max():.3f} | {entropy.min():.2f} |")
 
 
