@@ -256,6 +256,20 @@ def _lr_factor(cfg: TrainConfig):
     return lambda k: (k + 1) / warm if k < warm else 0.5 * (1 + math.cos(math.pi * (k - warm) / span))
 
 
+def _fit_schedule(cfg: TrainConfig, fit: str) -> TrainConfig:
+    # the exact-score fit always decays on a cosine without warm-up, whatever the DSM recipe says
+    if fit not in ("dsm", "exact_score"):
+        raise ValueError(f"fit must be 'dsm' or 'exact_score'; got {fit!r}")
+    return cfg if fit == "dsm" else dataclasses.replace(cfg, schedule="cosine", warmup=0.0)
+
+
+def learning_rates(cfg: TrainConfig, fit: str = "dsm") -> list[float]:
+    """The learning rate of each of ``cfg.steps`` optimiser steps: ``fit`` "dsm" (``train_dsm``, following
+    ``cfg.schedule``) or "exact_score" (``fit_exact_score``, always a cosine from ``cfg.lr`` to 0)."""
+    factor = _lr_factor(_fit_schedule(_check_train_config(cfg), fit))
+    return [cfg.lr * factor(k) for k in range(cfg.steps)]
+
+
 class _EMA:
     """``e_k = d e_(k-1) + (1 - d) theta_k`` over a list of tensors, ``e_0 = theta_0`` (the initial weights)."""
 
@@ -484,8 +498,7 @@ def fit_exact_score(data: ExactScoreSource, model: nn.Module, cfg: TrainConfig, 
     gen = torch.Generator().manual_seed(cfg.seed)
     dtype, device = model_dtype(model), model_device(model)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    cosine = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)  # always, whatever the DSM recipe says
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cosine))
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(_fit_schedule(cfg, "exact_score")))
     losses = []
     model.train()
     start = time.perf_counter()

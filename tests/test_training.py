@@ -512,6 +512,25 @@ def test_bad_recipe(field, value, match):
         TrainConfig(8, 10, 1, **{field: value})
 
 
+def test_learning_rates_are_what_the_optimiser_steps_with(monkeypatch):
+    from fdlf_core.training import learning_rates
+
+    cfg = TrainConfig(8, 6, 1, lr=1e-3, schedule="cosine", warmup=0.5)
+    real_step, seen = torch.optim.Adam.step, []
+
+    def step(opt, *args, **kwargs):
+        seen.append(opt.param_groups[0]["lr"])
+        return real_step(opt, *args, **kwargs)
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    for fit, trainer in (("dsm", train_dsm), ("exact_score", fit_exact_score)):
+        seen.clear()
+        trainer(teachers.make("simple_local"), LocalCNN(0, 2), cfg, progress=False)
+        assert learning_rates(cfg, fit) == pytest.approx(seen, rel=1e-12)
+    assert learning_rates(cfg, "exact_score")[0] == 1e-3  # no warm-up: the fit ignores the recipe's
+    with pytest.raises(ValueError, match="fit must be 'dsm' or 'exact_score'"):
+        learning_rates(cfg, "floor")
+
+
 def test_recipe_fields_at_their_defaults_stay_out_of_the_ids():
     from fdlf_core.training import RECIPE_DEFAULTS, id_fields
 

@@ -55,9 +55,7 @@ def attention_weights() -> None:
         for result in sorted((r for r in results if r.data_config.family in FAMILIES),
                              key=lambda r: (r.model.config.position_scale, r.model.config.layers, r.config.seed)):
             model, cfg = result.model, result.config
-            if fit == "exact_score":  # fit_exact_score always decays on a cosine, whatever cfg.schedule says
-                cfg = dataclasses.replace(cfg, schedule="cosine", warmup=0.0)
-            travel = 2 * model.config.position_scale * cfg.lr * sum(map(training._lr_factor(cfg), range(cfg.steps)))
+            travel = 2 * model.config.position_scale * sum(training.learning_rates(cfg, fit))
             bias = model.config.position_scale * model.position_bias.detach()[..., 0]  # (layers, heads, K)
             weights = torch.softmax(bias, -1)
             entropy = -(weights * weights.log()).sum(-1)
