@@ -82,13 +82,13 @@ def test_the_committed_paper_results_still_load_with_all_their_rows(name, n_rows
         assert a["score_rmse_sem"] == pytest.approx(b["score_rmse_sem"], rel=1e-5)
 
 
-def test_the_committed_fig2_attention_runs_are_the_current_models_and_complete_for_seed_0():
-    # partial (it resumes): every committed run is one of today's specs (position bias scaled), seed 0 has all
-    # nine, and the committed summary is the one its rows give
+def test_the_committed_fig2_attention_runs_are_the_current_models_and_complete_for_seeds_0_and_1():
+    # partial (it resumes): every committed run is one of today's specs (position bias scaled), seeds 0 and 1
+    # have all nine each, and the committed summary is the one its rows give
     res = ex.load_results(ex.RESULTS_DIR, "fig2_attention", "paper")
     specs = {s.run_id: s for s in ex.expand("fig2_attention", "paper")}
     ran = {r["run_id"] for r in res.rows}
-    assert ran <= set(specs) and {i for i, s in specs.items() if s.seed == 0} <= ran
+    assert ran <= set(specs) and {i for i, s in specs.items() if s.seed in (0, 1)} <= ran
     assert all(specs[i].model["position_scale"] == 10.0 for i in ran)
     committed = ex.read_summary(ex.RESULTS_DIR / "fig2_attention" / "paper" / "summary.csv", "fig2_attention")
     assert [(r["family"], r["R_eff"], r["L"], r["n_seeds"]) for r in committed] == [
