@@ -39,12 +39,14 @@ class TransferExperiment:
     summary_schema = SUMMARY_SCHEMA
 
     def expand(self, profile: str, families: Iterable[str] | None = None) -> list[SweepRun]:
-        """family x train size x blocks x seed, in that order (``families``: a subset, default all)."""
+        """seed x family x train size x blocks, in that order (``families``: a subset, default all). Seed-major
+        because the runner works through the list in order: a sweep stopped part-way has the whole phase
+        diagram from its first seeds rather than every seed of its first families."""
         budget = self.profiles[profile]
         return [sweep_run(fam, blocks, train_L, budget, seed, (train_L, *(L for L in self.eval_sizes if L != train_L)),
                           experiment=self.name, profile=profile, teacher_seed=self.teacher_seed)
-                for fam in (self.families if families is None else tuple(families))
-                for train_L in self.train_sizes for blocks in self.blocks for seed in budget.seeds]
+                for seed in budget.seeds for fam in (self.families if families is None else tuple(families))
+                for train_L in self.train_sizes for blocks in self.blocks]
 
     @staticmethod
     def summarize(rows: Iterable[dict]) -> list[dict]:

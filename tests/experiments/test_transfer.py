@@ -16,6 +16,7 @@ def test_the_sweep_profile():
     assert "sweep" in catalog.PROFILES and list(TRANSFER.profiles) == ["sweep"]
     assert len(specs) == 4 * 6 * 2 * 3 and len({s.run_id for s in specs}) == len(specs)
     assert sorted({s.R_eff for s in specs}) == [2, 4, 6, 8, 10, 14]
+    assert [s.seed for s in specs] == sorted(s.seed for s in specs)  # seed-major: a partial sweep covers every cell
     assert {(s.train["L"], s.eval_sizes) for s in specs} == {(16, (16, 64, 128, 256)), (32, (32, 64, 128, 256))}
     fig2 = next(s for s in ex.expand("fig2", "paper") if (s.family, s.blocks, s.seed) == ("medium_range", 3, 1))
     same = next(s for s in specs if (s.family, s.blocks, s.seed, s.train["L"]) == ("medium_range", 3, 1, 32))
