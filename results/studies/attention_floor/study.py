@@ -12,9 +12,10 @@ L=64 on 8 fresh samples, evaluation seed 10000), regressed onto the teacher's ex
 If the fit falls with R_eff like the CNN's floor (0.25 / 0.11 / 0.05), the architecture can use its radius
 and DSM's budget is what holds it back; if it stays flat, the model cannot. Those two profiles use the model
 as it was then (position bias unscaled, `position_scale=1`); `floor-scaled` refits at the floor budget with
-the position bias scaled by 10, the default since this study found Adam left the attention nearly uniform.
+the position bias scaled by 10, the default since this study found Adam left the attention nearly uniform;
+`dsm-budget-scaled` refits the scaled model at DSM's budget, to separate DSM's objective from its budget.
 
-    python results/studies/attention_floor/study.py [--jobs 1] [--profiles dsm-budget floor floor-scaled]
+    python results/studies/attention_floor/study.py [--jobs 1] [--profiles dsm-budget floor floor-scaled dsm-budget-scaled]
     python results/studies/attention_floor/study.py --weights
 
 Results go to results/studies/attention_floor/runs/<profile>/ through the reproduction's runner
@@ -35,7 +36,8 @@ FLOOR_BUDGET = dataclasses.replace(DSM, steps=FLOOR.profiles["paper"].steps, lr=
 UNSCALED = (("position_scale", 1.0),)  # the model as it was before position_scale (LATER_DEFAULTS)
 PROFILES = {"dsm-budget": dataclasses.replace(DSM, model_options=UNSCALED),
             "floor": dataclasses.replace(FLOOR_BUDGET, model_options=UNSCALED),
-            "floor-scaled": FLOOR_BUDGET}  # LocalAttention's default position_scale (10)
+            "floor-scaled": FLOOR_BUDGET,  # LocalAttention's default position_scale (10)
+            "dsm-budget-scaled": DSM}
 FAMILIES = ("medium_range",)
 
 
