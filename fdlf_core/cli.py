@@ -284,7 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "results, HTML figures and executed notebooks under --out")
     rep.add_argument("--profile", default="quick", choices=catalog.PROFILES,
                      help="quick: minutes, for CI; paper: the Appendix C budget with 3 seeds; paper-2x: the "
-                          "floor at twice its paper budget (its convergence check)")
+                          "floor at twice its paper budget (its convergence check); sweep: the size-transfer "
+                          "sweep (144 runs, hours: use --executor dask); sweep-1seed: its first seed (48 runs)")
     rep.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(catalog.EXPERIMENTS)} "
                                                   f"(default: every one with the profile)")
     rep.add_argument("--jobs", type=int, default=1,

@@ -47,20 +47,15 @@ def _import_distributed():
 _ONE_RUN_PER_PROCESS = threading.Lock()
 
 
-def _cores() -> int:
-    """The cores this process may use (its affinity: a SLURM or cgroup allocation, not the whole node)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _execute_remote(spec, checkpoint: bytes | None, threads: int | None, device: str = "cpu") -> dict:
     """``runner.execute_run`` on a worker, in a private directory: ``checkpoint`` (the cached one, or None
     to train) is put there first; the result carries ``"checkpoint"``: the trained checkpoint's bytes (None
     if it was given). ``threads``: torch threads for the run (None: the cores this worker process may use;
     its runs take turns)."""
-    from .runner import execute_run
+    from .runner import available_cores, execute_run
 
     with _ONE_RUN_PER_PROCESS:
-        torch.set_num_threads(threads or _cores())
+        torch.set_num_threads(threads or available_cores())
         with tempfile.TemporaryDirectory(prefix="fdlf-run-") as tmp:
             path = Path(tmp) / f"{spec.train_id}.pt"
             if checkpoint is not None:

@@ -505,3 +505,25 @@ def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
         fig.update_xaxes(title_text="receptive radius R_eff", type="category", row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", width=450 * max(len(sizes), 1) + 250, height=420)
     return fig
+
+
+def transfer_curves(summary: list[dict], floor: list[dict] | None = None, train_L: int = 32,
+                    sizes: tuple[int, int] = (64, 256),
+                    title: str = "Size transfer: score RMSE vs R_eff, trained at L=32") -> go.Figure:
+    """The sweep's RMSE (``experiments.transfer`` summary) of the models trained at ``train_L`` against R_eff,
+    per family: solid at ``sizes[0]``, dashed at ``sizes[1]`` (the gap is what extrapolation costs), and,
+    from ``floor`` (the ``floor`` experiment's summary), the locality floor at ``sizes[0]`` dotted (the gap
+    to it is what training leaves)."""
+    rows = [r for r in summary if r["train_L"] == train_L]
+    floor_rows = [r for r in floor or () if r["L"] == sizes[0]]
+    fig = go.Figure()
+    for fam in _families(rows):
+        for L, dash in zip(sizes, ("solid", "dash")):
+            fig.add_trace(_trace([r for r in rows if r["L"] == L], "R_eff", "score_rmse", fam, dash=dash,
+                                 name=f"{fam}, L={L}", showlegend=True))
+        if any(r["family"] == fam for r in floor_rows):
+            fig.add_trace(_trace(floor_rows, "R_eff", "score_rmse", fam, dash="dot",
+                                 name=f"{fam}: best radius-R fit, L={sizes[0]}"))
+    fig.update_layout(title=title, template="plotly_white", width=900, yaxis_title=METRIC_LABELS["score_rmse"],
+                      xaxis=dict(title="effective radius R_eff = 2B + 2", tickvals=sorted({r["R_eff"] for r in rows})))
+    return fig

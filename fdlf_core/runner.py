@@ -157,8 +157,14 @@ def undo_fixed_malloc_trim() -> bool:
     return bool(mmap_set or trim_set)
 
 
+def available_cores() -> int:
+    """The cores this process may use: its affinity (a SLURM or cgroup allocation, ``taskset``), not the
+    whole node's ``os.cpu_count()``, whose threads would then oversubscribe the allocation."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def threads_per_job(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // jobs)
+    return max(1, available_cores() // jobs)
 
 
 def process_pool(jobs: int, threads: int | None = None) -> cf.ProcessPoolExecutor:

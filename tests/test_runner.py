@@ -393,3 +393,10 @@ def test_a_fixed_malloc_trim_threshold_is_undone_in_run_processes():
     env.pop("MALLOC_TRIM_THRESHOLD_")
     out = subprocess.run([sys.executable, "-c", _PAGE_FAULTS], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split()[1] == "False"  # nothing to undo
+
+
+def test_threads_per_job_divides_the_cores_this_process_may_use_not_the_node(monkeypatch):
+    # a SLURM or cgroup allocation (or taskset) of 6 cores on whatever node this runs on
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    assert runner.available_cores() == 6
+    assert [runner.threads_per_job(j) for j in (1, 2, 4, 12)] == [6, 3, 1, 1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .. import stats
 from .fdlf2d import PAPER_MODEL, SweepBudget, SweepRun, sweep_run
@@ -72,13 +72,28 @@ def transfer_ratios(summary: list[dict]) -> list[dict]:
     return out
 
 
-# Fig. 2's model and recipe at the paper's DSM budget (batch 8 at both training sizes), 3 seeds: 144 runs,
-# about 7 h of one core on the 2-core machine; run it on a dask cluster (`fdlf reproduce --profile sweep
-# --executor dask`). No response errors (they would dominate at L=256): ``response_n`` is unused. No quick
-# profile: 144 runs do not fit `make reproduce`'s five minutes; the tests run the sweep on tiny budgets.
+def floor_gaps(summary: list[dict], floor: list[dict], train_L: int = 32, L: int = 64) -> list[dict]:
+    """Per (family, R_eff) that both summaries hold: the sweep's score RMSE at ``L`` of the models trained at
+    ``train_L`` beside the locality floor there (``floor``: the ``floor`` experiment's summary, exact-score
+    fits trained at its own size, 32 in every profile). ``{"family", "R_eff", "L", "dsm", "floor", "excess"}``
+    with ``excess = dsm / floor``: how far DSM stays above the best a model of that radius can do."""
+    best = {(r["family"], r["R_eff"]): r["score_rmse_mean"] for r in floor if r["L"] == L}
+    return [{"family": r["family"], "R_eff": r["R_eff"], "L": L, "dsm": r["score_rmse_mean"],
+             "floor": best[r["family"], r["R_eff"]], "excess": r["score_rmse_mean"] / best[r["family"], r["R_eff"]]}
+            for r in sorted(summary, key=lambda r: (r["family"], r["R_eff"]))
+            if r["train_L"] == train_L and r["L"] == L and (r["family"], r["R_eff"]) in best]
+
+
+# Fig. 2's model and recipe at the paper's DSM budget (batch 8 at both training sizes). "sweep": 3 seeds, 144
+# runs, about 7 h of one core on the 2-core machine, meant for a dask cluster (`fdlf reproduce --profile sweep
+# --executor dask`); "sweep-1seed": its seed-0 runs (48), the size that finishes here in a few hours. They
+# train the same models: each profile adopts the other's checkpoints (``runner.adopt_checkpoints``). No
+# response errors (they would dominate at L=256): ``response_n`` is unused. No quick profile: 48 runs do not
+# fit `make reproduce`'s five minutes; the tests run the sweep on tiny budgets.
+_SWEEP_BUDGET = SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2), **PAPER_MODEL)
 TRANSFER = TransferExperiment(
     name="sweep", title="Size-transfer sweep: RMSE ratio (L=256 / training size) vs R_eff and the teacher's range",
     notebook="09_transfer_sweep.ipynb",
     families=("simple_local", "complex_local", "medium_range", "complex_long"), blocks=(0, 1, 2, 3, 4, 6),
     train_sizes=(16, 32), eval_sizes=(64, 128, 256),
-    profiles={"sweep": SweepBudget(steps=1500, batch_size=8, eval_n=4, response_n=4, seeds=(0, 1, 2), **PAPER_MODEL)})
+    profiles={"sweep": _SWEEP_BUDGET, "sweep-1seed": replace(_SWEEP_BUDGET, seeds=(0,))})

@@ -11,12 +11,12 @@ from fdlf_core.cli import NOTEBOOK_DIR
 
 def test_every_experiment_has_profiles_a_schema_and_a_notebook():
     assert {"fig1", "fig2", "fig4"} <= set(ex.EXPERIMENTS)
-    assert ex.PROFILES == ("paper", "paper-2x", "quick", "sweep")
+    assert ex.PROFILES == ("paper", "paper-2x", "quick", "sweep", "sweep-1seed")
     for name, exp in ex.EXPERIMENTS.items():
         assert exp.name == name and ex.get_experiment(name) is exp
-        # the size-transfer sweep is not a paper figure: its one profile is "sweep"
+        # the size-transfer sweep is not a paper figure: its profiles are "sweep" and "sweep-1seed"
         assert ("paper" in exp.profiles) == (name != "sweep") and set(exp.profiles) <= set(ex.PROFILES) and exp.families
-        assert ("paper-2x" in exp.profiles) == (name == "floor") and ("sweep" in exp.profiles) == (name == "sweep")
+        assert ("paper-2x" in exp.profiles) == (name == "floor") and ("sweep" in exp.profiles) == ("sweep-1seed" in exp.profiles) == (name == "sweep")
         # every experiment but the attention sweeps (an attention step costs 5-6x a CNN step) and the size-transfer
         # sweep (144 runs) has a quick profile
         assert ("quick" in exp.profiles) == (name not in ("fig1_attention", "fig2_attention", "sweep"))

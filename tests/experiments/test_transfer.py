@@ -1,19 +1,21 @@
 """experiments.transfer: the size-transfer sweep's configuration, its runs through the runner (a row per
-size with the training size), the summary, the ratios and the phase diagram; diagnostics.response_radius
+size with the training size), the summary, the ratios, the floor gaps, both figures and its notebook; diagnostics.response_radius
 against teachers whose range is known."""
 import dataclasses
 
+import nbformat
 import pytest
 
 from fdlf_core import catalog, diagnostics, plots, teachers
 from fdlf_core import experiments as ex
+from fdlf_core.cli import NOTEBOOK_DIR
 from fdlf_core.experiments.fdlf2d import SweepBudget
-from fdlf_core.experiments.transfer import TRANSFER, transfer_ratios
+from fdlf_core.experiments.transfer import TRANSFER, floor_gaps, transfer_ratios
 
 
 def test_the_sweep_profile():
     specs = ex.expand("sweep", "sweep")
-    assert "sweep" in catalog.PROFILES and list(TRANSFER.profiles) == ["sweep"]
+    assert {"sweep", "sweep-1seed"} <= set(catalog.PROFILES) and list(TRANSFER.profiles) == ["sweep", "sweep-1seed"]
     assert len(specs) == 4 * 6 * 2 * 3 and len({s.run_id for s in specs}) == len(specs)
     assert sorted({s.R_eff for s in specs}) == [2, 4, 6, 8, 10, 14]
     assert [s.seed for s in specs] == sorted(s.seed for s in specs)  # seed-major: a partial sweep covers every cell
@@ -21,6 +23,9 @@ def test_the_sweep_profile():
     fig2 = next(s for s in ex.expand("fig2", "paper") if (s.family, s.blocks, s.seed) == ("medium_range", 3, 1))
     same = next(s for s in specs if (s.family, s.blocks, s.seed, s.train["L"]) == ("medium_range", 3, 1, 32))
     assert same.train_id == fig2.train_id  # Fig. 2's paper runs are this sweep's: their checkpoints can be reused
+    one_seed = ex.expand("sweep", "sweep-1seed")  # the first seed's runs, the same models (one checkpoint each)
+    assert [s.run_id for s in one_seed] == [s.run_id for s in specs if s.seed == 0]
+    assert [s.train_id for s in one_seed] == [s.train_id for s in specs[:len(one_seed)]]
 
 
 @pytest.fixture
@@ -51,6 +56,19 @@ def test_runs_summary_ratios_and_the_phase_diagram(tiny, tmp_path):
                                                      == ("simple_local", 8, 2)))
     assert len(fig.layout.shapes) == 2  # simple_local's radius falls on the R_eff axis in both panels, not complex_long's
 
+    # the locality floor where it was measured (here for simple_local at R_eff 2 only)
+    floor = [{"family": "simple_local", "R_eff": 2, "L": 16, "n_seeds": 1, "score_rmse_mean": 0.5, "score_rmse_sem": float("nan")},
+             {"family": "simple_local", "R_eff": 2, "L": 12, "n_seeds": 1, "score_rmse_mean": 9.0, "score_rmse_sem": float("nan")}]
+    gaps = floor_gaps(res.summary, floor, train_L=12, L=16)
+    assert [(g["family"], g["R_eff"]) for g in gaps] == [("simple_local", 2)]
+    assert gaps[0]["dsm"] == mean[12, 16] and gaps[0]["excess"] == pytest.approx(mean[12, 16] / 0.5)
+    fig = plots.transfer_curves(res.summary, floor, train_L=12, sizes=(12, 16))
+    # each family at both sizes; the floor only for the family it was measured for, at the first size
+    assert [t.name for t in fig.data] == ["simple_local, L=12", "simple_local, L=16", "simple_local: best radius-R fit, L=12",
+                                          "complex_long, L=12", "complex_long, L=16"]
+    assert list(fig.data[1].y) == [mean[12, 16], next(r["score_rmse_mean"] for r in res.summary if
+                                                      (r["family"], r["train_L"], r["R_eff"], r["L"]) == ("simple_local", 12, 4, 16))]
+
 
 def test_response_radius_orders_the_teachers():
     radius = {f: diagnostics.response_radius(teachers.make(f), 32) for f in ("simple_local", "medium_range", "complex_long")}
@@ -59,3 +77,16 @@ def test_response_radius_orders_the_teachers():
     assert diagnostics.response_radius(teachers.make("complex_long"), 16) == 8  # grows with L
     with pytest.raises(ValueError, match="mass must be in"):
         diagnostics.response_radius(teachers.make("simple_local"), 16, mass=1.0)
+
+
+def test_the_sweep_notebook_draws_both_figures_from_a_sweep(tiny, tmp_path, capsys):
+    # the notebook's own code, in this process so that it sees the tiny sweep (the real one takes hours)
+    nb = nbformat.read(NOTEBOOK_DIR / TRANSFER.notebook, as_version=4)
+    scope = {}
+    for cell in (c for c in nb.cells if c.cell_type == "code"):
+        exec(cell.source, scope)
+        if "parameters" in cell.metadata.get("tags", []):
+            scope.update(out_dir=str(tmp_path), interactive=False)
+    assert {p.name for p in (tmp_path / "sweep" / "sweep").glob("*.html")} == {"sweep_phase_diagram.html",
+                                                                                 "sweep_transfer_curves.html"}
+    assert "DSM / floor" in capsys.readouterr().out  # the floor table's header, empty without the floor's results
