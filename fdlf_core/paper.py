@@ -371,12 +371,44 @@ def _table5_claims(summary) -> list[Claim]:
 COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "ours", "ours_sem", "n_seeds", "source")
 
 
+def _sweep_claims(summary) -> list[Claim]:
+    """The size-transfer sweep (beyond the paper) read as the paper's argument predicts, with Fig. 1's
+    margins: a teacher of finite range transfers at every radius (the RMSE ratio, largest L over the
+    training size, within ``FLAT_TOL`` of 1, however well the radius fits), and the long-range one, whose
+    response grows with L, degrades at every radius (ratio >= ``DEGRADE_FACTOR``)."""
+    rmse = {(r["family"], r["train_L"], r["R_eff"], r["L"]): r["score_rmse_mean"] for r in summary}
+    cells = sorted({k[:3] for k in rmse})
+    largest = max(k[3] for k in rmse)
+    finite = ("simple_local", "complex_local", "medium_range")
+    if any((f, t, R, t) not in rmse or (f, t, R, largest) not in rmse for f, t, R in cells) \
+            or not {c[0] for c in cells} >= {*finite, "complex_long"}:
+        raise ValueError("summary needs every family, each at its training size and the largest L, for the sweep "
+                         "claims: the run is incomplete")
+    ratio = {c: rmse[(*c, largest)] / rmse[(*c, c[1])] for c in cells}
+    out = []
+    for fam in finite:
+        mine = {c: v for c, v in ratio.items() if c[0] == fam}
+        worst = max(mine, key=lambda c: abs(mine[c] - 1))
+        out.append(Claim("sweep", f"{fam}_transfers", f"{fam} (finite range) transfers from its training size to "
+                         f"L={largest} at every R_eff and training size", f"max |ratio - 1| <= {FLAT_TOL}",
+                         f"ratios {min(mine.values()):.3f}-{max(mine.values()):.3f} (worst: train L={worst[1]}, "
+                         f"R_eff {worst[2]})", abs(mine[worst] - 1) <= FLAT_TOL))
+    long = {c: v for c, v in ratio.items() if c[0] == "complex_long"}
+    weakest = min(long, key=long.get)
+    out.append(Claim("sweep", "long_degrades", f"complex_long (its response grows with L) degrades from its training "
+                     f"size to L={largest} at every R_eff and training size", f"min ratio >= {DEGRADE_FACTOR}",
+                     f"ratios {long[weakest]:.3f}-{max(long.values()):.3f} (weakest: train L={weakest[1]}, "
+                     f"R_eff {weakest[2]})", long[weakest] >= DEGRADE_FACTOR))
+    return out
+
+
 # the experiments with claims to check; `fdlf reproduce` and results/README.md check those in here
 CHECKS = {"fig1": _fig1_claims, "fig2": _fig2_claims, "floor": _floor_claims, "fig3": _fig3_claims,
           "fig4": _fig4_claims, "table5": _table5_claims,
           # the sliding-attention models on the same protocols: the CNN figures' claims, same margins
           "fig1_attention": lambda summary: _fig1_claims(summary, "fig1_attention"),
-          "fig2_attention": lambda summary: _fig2_claims(summary, "fig2_attention")}
+          "fig2_attention": lambda summary: _fig2_claims(summary, "fig2_attention"),
+          "sweep": _sweep_claims}
 
 
 def format_pm(value: float | None, sem: float | None, plus_minus: str = "±") -> str:

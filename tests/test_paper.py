@@ -112,7 +112,7 @@ def test_floor_claims_can_fail(summary2d):
     assert [c.passed for c in checked] == [False, False] and "simple_local: R=14" in checked[0].measured
     with pytest.raises(ValueError, match="radii 4 and 8"):
         paper.claims("floor", summary2d({("simple_local", 4, 64): (0.2, 0.0), ("medium_range", 4, 64): (0.3, 0.5)}))
-    assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig3", "fig4", "table5", "fig1_attention", "fig2_attention"}
+    assert set(paper.CHECKS) == {"fig1", "fig2", "floor", "fig3", "fig4", "table5", "fig1_attention", "fig2_attention", "sweep"}
     # monotonicity is read at the training size: a rise at the larger evaluation size is size transfer
     # failing (a radius near half the training lattice), not the fit
     transfer = summary2d({**{(f, R, 32): ({2: 0.6, 4: 0.5, 8: 0.4, 14: 0.35}[R], 0.5)
@@ -127,3 +127,27 @@ def test_format_pm():
     assert paper.format_pm(0.1234, 0.0056) == "0.123 ± 0.006" and paper.format_pm(0.5, math.nan) == "0.500"
     assert paper.format_pm(math.nan, 0.1) == paper.format_pm(None, None) == "n/a"
     assert paper.format_pm(1.0, 0.25, plus_minus="+/-") == "1.000 +/- 0.250"
+
+
+def _sweep_summary(ratio):
+    """A transfer summary: RMSE 0.2 at the training size, ``0.2 * ratio(family, train_L, R_eff)`` at L=256."""
+    return [{"family": f, "train_L": t, "blocks": (R - 2) // 2, "R_eff": R, "L": L, "n_seeds": 1,
+             "score_rmse_mean": 0.2 * (ratio(f, t, R) if L == 256 else 1.0), "score_rmse_sem": math.nan}
+            for f in ("simple_local", "complex_local", "medium_range", "complex_long") for t in (16, 32)
+            for R in (2, 8) for L in (t, 64, 256)]
+
+
+def test_sweep_claims_pass_on_the_predicted_shape_and_fail_otherwise():
+    good = paper.claims("sweep", _sweep_summary(lambda f, t, R: 2.0 if f == "complex_long" else 1.05))
+    assert [(c.key, c.passed) for c in good] == [("simple_local_transfers", True), ("complex_local_transfers", True),
+                                                 ("medium_range_transfers", True), ("long_degrades", True)]
+    assert "ratios 1.050-1.050" in good[0].measured and "L=256" in good[0].statement
+    # medium_range degrading at one cell, complex_long transferring at one: both claims fail, naming the cell
+    bad = paper.claims("sweep", _sweep_summary(lambda f, t, R: {("medium_range", 32, 8): 1.2, ("complex_long", 16, 8): 1.1}
+                                               .get((f, t, R), 2.0 if f == "complex_long" else 1.0)))
+    assert [c.passed for c in bad] == [True, True, False, False]
+    assert "train L=32, R_eff 8" in bad[2].measured and "train L=16, R_eff 8" in bad[3].measured
+    incomplete = [r for r in _sweep_summary(lambda f, t, R: 1.0) if not (r["family"] == "complex_long" and r["L"] == 256
+                                                                          and r["R_eff"] == 8)]
+    with pytest.raises(ValueError, match="the run is incomplete"):
+        paper.claims("sweep", incomplete)

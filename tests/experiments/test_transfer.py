@@ -79,8 +79,10 @@ def test_response_radius_orders_the_teachers():
         diagnostics.response_radius(teachers.make("simple_local"), 16, mass=1.0)
 
 
-def test_the_sweep_notebook_draws_both_figures_from_a_sweep(tiny, tmp_path, capsys):
-    # the notebook's own code, in this process so that it sees the tiny sweep (the real one takes hours)
+def test_the_sweep_notebook_draws_both_figures_and_checks_the_claims(tiny, tmp_path, monkeypatch, capsys):
+    # the notebook's own code, in this process so that it sees the tiny sweep (the real one takes hours); every
+    # family, as the claims need
+    monkeypatch.setitem(ex.EXPERIMENTS, "sweep", dataclasses.replace(tiny, families=TRANSFER.families))
     nb = nbformat.read(NOTEBOOK_DIR / TRANSFER.notebook, as_version=4)
     scope = {}
     for cell in (c for c in nb.cells if c.cell_type == "code"):
@@ -89,4 +91,6 @@ def test_the_sweep_notebook_draws_both_figures_from_a_sweep(tiny, tmp_path, caps
             scope.update(out_dir=str(tmp_path), interactive=False)
     assert {p.name for p in (tmp_path / "sweep" / "sweep").glob("*.html")} == {"sweep_phase_diagram.html",
                                                                                  "sweep_transfer_curves.html"}
-    assert "DSM / floor" in capsys.readouterr().out  # the floor table's header, empty without the floor's results
+    out = capsys.readouterr().out
+    assert "medium_range (finite range) transfers" in out and "complex_long (its response grows with L)" in out
+    assert "DSM / floor" in out  # the floor table's header, empty without the floor's results
