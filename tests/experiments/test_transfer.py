@@ -94,3 +94,17 @@ def test_the_sweep_notebook_draws_both_figures_and_checks_the_claims(tiny, tmp_p
     out = capsys.readouterr().out
     assert "medium_range (finite range) transfers" in out and "complex_long (its response grows with L)" in out
     assert "DSM / floor" in out  # the floor table's header, empty without the floor's results
+
+
+def test_the_committed_one_seed_sweep_still_loads_with_all_its_rows():
+    res = ex.load_results(ex.RESULTS_DIR, "sweep", "sweep-1seed")
+    assert {r["run_id"] for r in res.rows} == {s.run_id for s in ex.expand("sweep", "sweep-1seed")}
+    assert len(res.rows) == 48 * 4  # each run at its training size and L = 64, 128, 256
+    committed = ex.read_summary(ex.RESULTS_DIR / "sweep" / "sweep-1seed" / "summary.csv", "sweep")
+    assert [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in committed] == \
+        [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in res.summary]
+    assert [r["score_rmse_mean"] for r in committed] == pytest.approx([r["score_rmse_mean"] for r in res.summary], rel=1e-9)
+    checked = {c.key: c.passed for c in ex.check_claims(ex.RESULTS_DIR, "sweep", "sweep-1seed")}
+    # what results/README.md records: medium_range, trained at L=16 (below twice its response radius), does not transfer
+    assert checked == {"simple_local_transfers": True, "complex_local_transfers": True, "medium_range_transfers": False,
+                       "long_degrades": True}
