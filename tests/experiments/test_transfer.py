@@ -103,7 +103,7 @@ def test_the_committed_one_seed_sweep_still_loads_with_all_its_rows():
     committed = ex.read_summary(ex.RESULTS_DIR / "sweep" / "sweep-1seed" / "summary.csv", "sweep")
     assert [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in committed] == \
         [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in res.summary]
-    assert [r["score_rmse_mean"] for r in committed] == pytest.approx([r["score_rmse_mean"] for r in res.summary], rel=1e-9)
+    assert [r["score_rmse_mean"] for r in committed] == pytest.approx([r["score_rmse_mean"] for r in res.summary], rel=1e-5)
     checked = {c.key: c.passed for c in ex.check_claims(ex.RESULTS_DIR, "sweep", "sweep-1seed")}
     # what results/README.md records: medium_range, trained at L=16 (below twice its response radius), does not transfer
     assert checked == {"simple_local_transfers": True, "complex_local_transfers": True, "medium_range_transfers": False,
