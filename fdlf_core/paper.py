@@ -376,15 +376,16 @@ def _sweep_claims(summary) -> list[Claim]:
     margins: a teacher of finite range transfers at every radius (the RMSE ratio, largest L over the
     training size, within ``FLAT_TOL`` of 1, however well the radius fits), and the long-range one, whose
     response grows with L, degrades at every radius (ratio >= ``DEGRADE_FACTOR``)."""
-    rmse = {(r["family"], r["train_L"], r["R_eff"], r["L"]): r["score_rmse_mean"] for r in summary}
-    cells = sorted({k[:3] for k in rmse})
-    largest = max(k[3] for k in rmse)
+    from .experiments.transfer import transfer_ratios  # here, not at the top: experiments imports this module
+
+    largest = max(r["L"] for r in summary)
     finite = ("simple_local", "complex_local", "medium_range")
-    if any((f, t, R, t) not in rmse or (f, t, R, largest) not in rmse for f, t, R in cells) \
-            or not {c[0] for c in cells} >= {*finite, "complex_long"}:
+    # the phase diagram's ratios; a cell without its training size or the largest L has none there
+    ratio = {(r["family"], r["train_L"], r["R_eff"]): r["ratio"] for r in transfer_ratios(summary) if r["L"] == largest}
+    cells = {(r["family"], r["train_L"], r["R_eff"]) for r in summary}
+    if set(ratio) != cells or not {c[0] for c in cells} >= {*finite, "complex_long"}:
         raise ValueError("summary needs every family, each at its training size and the largest L, for the sweep "
                          "claims: the run is incomplete")
-    ratio = {c: rmse[(*c, largest)] / rmse[(*c, c[1])] for c in cells}
     out = []
     for fam in finite:
         mine = {c: v for c, v in ratio.items() if c[0] == fam}
