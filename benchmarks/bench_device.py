@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import time
 from pathlib import Path
@@ -89,8 +88,7 @@ def main() -> None:
     print("draw: drawing the teacher batch (CPU, float64) as a share of the fp32 step")
 
     spec = next(s for s in ex.expand("fig2", "paper") if (s.family, s.blocks, s.seed) == ("medium_range", 3, 0))
-    cpu = next((json.loads(line) for line in COMMITTED.read_text().splitlines()
-                if json.loads(line)["run_id"] == spec.run_id and json.loads(line)["L"] == 64), None)
+    cpu = next((r for r in runner.read_runs(COMMITTED) if r["run_id"] == spec.run_id and r["L"] == 64), None)
     print(f"\nFig. 2 paper run {spec.label} (run {spec.run_id}), score RMSE at L=64:")
     if cpu is not None:
         print(f"  cpu (committed, {cpu.get('torch_threads', '?')} thread(s)): {cpu['score_rmse']:.4f}, trained in "
