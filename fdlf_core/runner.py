@@ -422,9 +422,15 @@ class _Session:
                      f"records its torch_threads)")
 
     def execute(self, todo: list, pool: cf.Executor, progress: bool, device: str) -> None:
-        """Submit every pending run to ``pool`` (its model on ``device``) and record each as it finishes."""
+        """Submit every pending run to ``pool`` (its model on ``device``) and record each as it finishes.
+
+        A pool gets the runs largest ``cost`` first (ties in spec order): taken in spec order, the longest
+        runs could start last and leave the other workers idle while they finish.
+        """
         inline = isinstance(pool, InlineExecutor)
         checkpoints = self.directory / "checkpoints"
+        if not inline:
+            todo = sorted(todo, key=lambda spec: -spec.cost)
         with tqdm(total=len(todo), desc=f"{self.experiment.name}/{self.profile} runs", disable=not progress) as bar:
             futures = {}
             for spec in todo:

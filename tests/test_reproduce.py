@@ -73,9 +73,10 @@ def test_reproduce_quick_succeeds_and_writes_every_artifact(quick):
 # Table 5's long_larger fails on the paper profile too: our complex_long's local correlations are weak
 # (0.025), so the absolute MAE cannot set it apart (results/studies/table5_correlations/).
 KNOWN_DISCREPANCIES = {("fig4", "worst_at_intermediate_sigma"), ("table5", "long_larger")}
-# Claims the quick budget cannot show. 100 exact-score steps leave the radius-8 fit of medium_range near the
-# radius-4 one (0.304 vs 0.338); 200 DSM steps of a width-32 model leave medium_range at -8 % from R_eff 4
-# to 8 and 14 (the paper profile's 1500 steps at width 64 separate them; issue 14's study: 0.303 -> 0.210).
+# Claims the quick budget cannot show. 100 exact-score steps of a width-16 model leave the radius-8 fit of
+# medium_range near the radius-4 one (0.340 vs 0.373); 200 DSM steps of it at batch 4 leave medium_range at
+# -8 % from R_eff 4 to 8 and 14 (the paper profile's 1500 steps at width 64 and batch 8 separate them; issue
+# 14's study: 0.303 -> 0.210).
 # Fig. 3's quick model (width 16, 150 steps) stays near the Gaussian baseline (RMSE ~0.93 for every teacher),
 # so the long teacher's missing far response cannot show against it; the paper profile trains 3000 steps.
 # Table 5's quick model (width 32, 200 steps) misses every teacher's local correlations (complex_local 4.7x its

@@ -1,6 +1,7 @@
 """runner: one run spec -> numbers (execute_run, train_or_load), the result files, resume, executors, locking,
 damaged or foreign files, failed runs, and the CSV round trip."""
 import concurrent.futures as cf
+import dataclasses
 import json
 import math
 import os
@@ -219,6 +220,38 @@ def test_process_pool_matches_inline(tiny_fig1, tmp_path):
         b = ex.run_experiment("fig1", "quick", out=tmp_path / "b", executor=pool, progress=False)
     key = lambda r: (r["run_id"], r["L"])
     assert [r["score_rmse"] for r in sorted(a.rows, key=key)] == [r["score_rmse"] for r in sorted(b.rows, key=key)]
+
+
+class _Recording(cf.ThreadPoolExecutor):
+    """One worker thread that records the order in which the runs were submitted."""
+
+    def __init__(self):
+        super().__init__(1)
+        self.labels = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.labels.append(args[0].label)
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_pool_gets_the_largest_runs_first_and_the_rows_do_not_depend_on_it(tiny_fig1, tmp_path, monkeypatch):
+    monkeypatch.setitem(ex.EXPERIMENTS, "fig1", dataclasses.replace(tiny_fig1, blocks=(1, 2)))
+    a = ex.run_experiment("fig1", "quick", out=tmp_path / "a", progress=False)
+    with _Recording() as pool:
+        b = ex.run_experiment("fig1", "quick", out=tmp_path / "b", executor=pool, progress=False)
+    # B=2 has the more parameters; equal costs keep the spec order (family, blocks, seed)
+    assert pool.labels == [f"{fam}, B={b}, seed {s}" for b in (2, 1) for fam in ("simple_local", "complex_local")
+                           for s in (0, 1)]
+    key = lambda r: (r["run_id"], r["L"])
+    assert [r["score_rmse"] for r in sorted(a.rows, key=key)] == [r["score_rmse"] for r in sorted(b.rows, key=key)]
+
+
+def test_run_cost_counts_parameters_sites_and_samples():
+    base = _tiny_spec()
+    params = sum(p.numel() for p in base.build_model().parameters())
+    assert base.cost == params * 8 ** 2 * TINY.steps * TINY.batch_size
+    bigger = sweep_run("simple_local", 1, 16, dataclasses.replace(TINY, recipe=(("antithetic", True),)), 0, (16,))
+    assert bigger.cost == 4 * 2 * base.cost  # 4x the sites, each sample seen twice
 
 
 def test_rows_record_their_thread_count_and_a_resume_with_another_says_so(tiny_fig1, tmp_path, monkeypatch):

@@ -63,6 +63,7 @@ class RunSpec:
     # how the model is fitted: "dsm" (denoising score matching, ``training.train_dsm``) or "exact_score"
     # (the locality floor, ``training.fit_exact_score``); see ``runner.train_or_load``
     FIT: ClassVar[str] = "dsm"
+    LATTICE_DIM: ClassVar[int] = 2  # the lattice's dimension (``cost``)
 
     def _teacher_key(self) -> dict:
         # the data config as ids hash it; a spec whose config gained fields strips them at their old values
@@ -91,6 +92,16 @@ class RunSpec:
     def build_model(self) -> LocalCNN:
         """The untrained model of this run (its config carries its initialisation seed)."""
         return LocalCNN.from_config(self.model)
+
+    @property
+    def cost(self) -> float:
+        """The training work, up to a constant: parameters x sites x samples seen (a convolutional or
+        sliding-window model applies each parameter once per site and sample; an antithetic recipe sees each
+        sample twice). Only its order is used: a pool takes the largest runs first, so its workers finish
+        together."""
+        params = sum(p.numel() for p in self.build_model().parameters())
+        samples = self.train["steps"] * self.train["batch_size"] * (2 if self.train.get("antithetic") else 1)
+        return float(params) * self.train["L"] ** self.LATTICE_DIM * samples
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**self.train)

@@ -60,6 +60,7 @@ class HardValidRun(BlocksRun, RunSpec):
     eval_seed: int
 
     MODEL_CONFIG = LocalCNN3DConfig
+    LATTICE_DIM = 3
 
     def build_model(self) -> LocalCNN3D:
         return LocalCNN3D.from_config(self.model)
