@@ -424,13 +424,14 @@ class _Session:
     def execute(self, todo: list, pool: cf.Executor, progress: bool, device: str) -> None:
         """Submit every pending run to ``pool`` (its model on ``device``) and record each as it finishes.
 
-        A pool gets the runs largest ``cost`` first (ties in spec order): taken in spec order, the longest
-        runs could start last and leave the other workers idle while they finish.
+        A pool gets the runs seed by seed (a session stopped part-way leaves its first seeds whole) and,
+        within a seed, largest ``cost`` first (ties in spec order): taken in spec order, the longest runs
+        could start last and leave the other workers idle while they finish.
         """
         inline = isinstance(pool, InlineExecutor)
         checkpoints = self.directory / "checkpoints"
         if not inline:
-            todo = sorted(todo, key=lambda spec: -spec.cost)
+            todo = sorted(todo, key=lambda spec: (spec.seed, -spec.cost))
         with tqdm(total=len(todo), desc=f"{self.experiment.name}/{self.profile} runs", disable=not progress) as bar:
             futures = {}
             for spec in todo:

@@ -234,14 +234,14 @@ class _Recording(cf.ThreadPoolExecutor):
         return super().submit(fn, *args, **kwargs)
 
 
-def test_a_pool_gets_the_largest_runs_first_and_the_rows_do_not_depend_on_it(tiny_fig1, tmp_path, monkeypatch):
+def test_a_pool_gets_each_seeds_largest_runs_first_and_the_rows_do_not_depend_on_it(tiny_fig1, tmp_path, monkeypatch):
     monkeypatch.setitem(ex.EXPERIMENTS, "fig1", dataclasses.replace(tiny_fig1, blocks=(1, 2)))
     a = ex.run_experiment("fig1", "quick", out=tmp_path / "a", progress=False)
     with _Recording() as pool:
         b = ex.run_experiment("fig1", "quick", out=tmp_path / "b", executor=pool, progress=False)
-    # B=2 has the more parameters; equal costs keep the spec order (family, blocks, seed)
-    assert pool.labels == [f"{fam}, B={b}, seed {s}" for b in (2, 1) for fam in ("simple_local", "complex_local")
-                           for s in (0, 1)]
+    # seed by seed; within a seed B=2, with the more parameters, first; equal costs keep the spec order
+    assert pool.labels == [f"{fam}, B={b}, seed {s}" for s in (0, 1) for b in (2, 1)
+                           for fam in ("simple_local", "complex_local")]
     key = lambda r: (r["run_id"], r["L"])
     assert [r["score_rmse"] for r in sorted(a.rows, key=key)] == [r["score_rmse"] for r in sorted(b.rows, key=key)]
 

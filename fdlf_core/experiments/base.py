@@ -97,8 +97,8 @@ class RunSpec:
     def cost(self) -> float:
         """The training work, up to a constant: parameters x sites x samples seen (a convolutional or
         sliding-window model applies each parameter once per site and sample; an antithetic recipe sees each
-        sample twice). Only its order is used: a pool takes the largest runs first, so its workers finish
-        together."""
+        sample twice). Only its order is used: within a seed a pool takes the largest runs first, so its
+        workers finish together (``runner``)."""
         params = sum(p.numel() for p in self.build_model().parameters())
         samples = self.train["steps"] * self.train["batch_size"] * (2 if self.train.get("antithetic") else 1)
         return float(params) * self.train["L"] ** self.LATTICE_DIM * samples

@@ -39,9 +39,9 @@ class TransferExperiment:
     summary_schema = SUMMARY_SCHEMA
 
     def expand(self, profile: str, families: Iterable[str] | None = None) -> list[SweepRun]:
-        """seed x family x train size x blocks, in that order (``families``: a subset, default all). Seed-major
-        because the runner works through the list in order: a sweep stopped part-way has the whole phase
-        diagram from its first seeds rather than every seed of its first families."""
+        """seed x family x train size x blocks, in that order (``families``: a subset, default all). Seed-major,
+        as the runner takes them seed by seed: a sweep stopped part-way has the whole phase diagram from its
+        first seeds rather than every seed of its first families."""
         budget = self.profiles[profile]
         return [sweep_run(fam, blocks, train_L, budget, seed, (train_L, *(L for L in self.eval_sizes if L != train_L)),
                           experiment=self.name, profile=profile, teacher_seed=self.teacher_seed)
