@@ -174,6 +174,13 @@ def test_sampling_is_reproducible(gen):
     torch.testing.assert_close(t.sample(3, 8, gen(9)), t.sample(3, 8, gen(9)), atol=0, rtol=0)
 
 
+def test_fewer_samples_from_the_same_seed_are_the_first_of_more():
+    # what lets evaluations with different n (the floor's 8, Fig. 2's 4) be compared on their common samples
+    t = teachers.make("complex_long")
+    draw = lambda n: t.sample(n, 8, torch.Generator().manual_seed(10_000))
+    torch.testing.assert_close(draw(2), draw(5)[:2], atol=0, rtol=0)
+
+
 # Measured calibration (docs/calibration.md): fraction of |d s_i / d x_j| beyond R at L = 64,
 # 8 samples, probe at the centre. The bounds encode the roles of paper Table 4.
 @pytest.mark.parametrize("family,R,low,high", [
