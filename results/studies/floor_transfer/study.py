@@ -26,7 +26,7 @@ from fdlf_core.diagnostics import SIGMA_EVAL, model_score
 from fdlf_core.experiments import EXPERIMENTS
 
 HERE = Path(__file__).resolve().parent
-SIZES, N, SEED = (32, 64), 8, 10_000  # the sweep's evaluation: n and eval seed (EVAL_SEED_OFFSET + 0)
+SIZES, N, SEED = (32, 64), 8, 10_000  # the floor's evaluation: n and eval seed (EVAL_SEED_OFFSET + 0)
 # wavelength bins (sites): the mean mode, wavelengths beyond every radius tested, the rest
 BINS = {"k=0 (mean mode)": lambda lam: torch.isinf(lam),
         "16 <= wavelength < inf": lambda lam: ~torch.isinf(lam) & (lam >= 16),
@@ -61,18 +61,19 @@ def split(teacher, model, L: int) -> dict:
     exact = teacher.score(x)
     learned = model_score(model, x, SIGMA_EVAL)
     power = lambda v: torch.fft.fft2(v, norm="ortho").abs() ** 2  # (N, L, L); sums to sum v^2 per sample
-    total = float(power(exact).sum())
-    lam, err, ex = wavelength(L), power(learned - exact).sum(0), power(exact).sum(0)
+    p_exact, p_err = power(exact), power(learned - exact)
+    total = float(p_exact.sum())
+    lam, err, ex = wavelength(L), p_err.sum(0), p_exact.sum(0)
     out = {"L": L, "score_rmse": float(torch.sqrt(err.sum() / total)), "bins": {}}
     for name, select in BINS.items():
         mask = select(lam)
         out["bins"][name] = {"error_share_of_exact_power": float(err[mask].sum()) / total,
                              "exact_share": float(ex[mask].sum()) / total, "modes": int(mask.sum())}
     # the sweep and Fig. 2 evaluate on the first 4 of these samples (eval_n 4), the floor on all 8
-    per_sample_err, per_sample_exact = power(learned - exact).sum((-2, -1)), power(exact).sum((-2, -1))
+    per_sample_err, per_sample_exact = p_err.sum((-2, -1)), p_exact.sum((-2, -1))
     out["score_rmse_first4"] = float(torch.sqrt(per_sample_err[:4].sum() / per_sample_exact[:4].sum()))
     out["per_sample_rmse"] = torch.sqrt(per_sample_err / per_sample_exact).tolist()
-    out["per_sample_mean_mode_share"] = (power(exact)[:, 0, 0] / per_sample_exact).tolist()
+    out["per_sample_mean_mode_share"] = (p_exact[:, 0, 0] / per_sample_exact).tolist()
     # the mean mode's gain: least-squares slope of the model's site mean on the exact one, over samples
     me, ml = exact.mean((-2, -1)), learned.mean((-2, -1))
     out["mean_mode_gain"] = float((me * ml).sum() / (me * me).sum())
