@@ -49,7 +49,7 @@ SUMMARY_SCHEMA = {"recipe": str, "family": str, "blocks": int, "R_eff": int, "L"
 class AblationRun(SweepRun):
     """A Fig. 2 run under a named recipe; the name labels the rows (the ids come from the configs)."""
 
-    recipe: str
+    recipe: str = dataclasses.field(kw_only=True)  # after SweepRun's defaulted fields
 
     LABELS: ClassVar[tuple[str, ...]] = ("experiment", "profile", "recipe")
 

@@ -60,6 +60,9 @@ class RunSpec:
     train: dict
 
     LABELS: ClassVar[tuple[str, ...]] = ("experiment", "profile")
+    # fields added after results were committed: at their (dataclass) default they stay out of ``run_id``,
+    # so the rows of every run that does not use them keep their ids
+    LATER_FIELDS: ClassVar[tuple[str, ...]] = ()
     # how the model is fitted: "dsm" (denoising score matching, ``training.train_dsm``) or "exact_score"
     # (the locality floor, ``training.fit_exact_score``); see ``runner.train_or_load``
     FIT: ClassVar[str] = "dsm"
@@ -77,7 +80,9 @@ class RunSpec:
     @property
     def run_id(self) -> str:
         """Hash of what determines the numbers (not the labels): keys result rows."""
-        content = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.LABELS}
+        later = {f.name: f.default for f in dataclasses.fields(self) if f.name in self.LATER_FIELDS}
+        content = {k: v for k, v in dataclasses.asdict(self).items()
+                   if k not in self.LABELS and not (k in later and v == later[k])}
         return config_hash({**content, "teacher": self._teacher_key(), "model": model_id_fields(self.model),
                             "train": id_fields(self.train), **self._fit_key()})
 

@@ -35,6 +35,13 @@ class SweepBudget(Budget):
 
     eval_n: int                 # samples for the score RMSE (Eq. 16) at each eval size
     response_n: int             # samples (probes) for the response errors (Eq. 17)
+    # at least this many sites per eval size for the score RMSE (0: ``eval_n`` samples at every size); see
+    # ``SweepRun.eval_samples``
+    eval_sites: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.eval_sites, bool) or not isinstance(self.eval_sites, int) or self.eval_sites < 0:
+            raise ValueError(f"eval_sites must be an int >= 0 (0: eval_n samples at every size); got {self.eval_sites!r}")
 
 
 class FDLFRun:
@@ -57,6 +64,16 @@ class SweepRun(FDLFRun, BlocksRun, RunSpec):
     eval_n: int
     response_n: int
     eval_seed: int  # evaluation samples and probes; EVAL_SEED_OFFSET + seed, disjoint from the training stream
+    eval_sites: int = 0  # SweepBudget.eval_sites
+
+    LATER_FIELDS = ("eval_sites",)
+
+    def eval_samples(self, L: int) -> int:
+        """Samples for the score RMSE at size ``L``: ``eval_n``, or more where ``eval_sites`` asks for at
+        least that many sites (``ceil(eval_sites / L^2)``). Equal sites at every size give an RMSE ratio
+        between sizes whose two ends carry the same sampling error: 4 samples at L=16 (1024 sites) left the
+        sweep's medium_range ratios 5-10 % off (results/studies/small_train/)."""
+        return max(self.eval_n, -(-self.eval_sites // L ** 2))
 
     MODEL_CONFIG = LocalCNNConfig
 
@@ -68,9 +85,9 @@ class SweepRun(FDLFRun, BlocksRun, RunSpec):
             t0 = time.perf_counter()
             row = {"eval_seed": seed, "blocks": self.blocks, "R_eff": self.R_eff, "width": self.model["width"],
                    "train_L": self.train["L"], "L": L,
-                   "score_rmse": diagnostics.score_rmse(model, teacher, L, n=self.eval_n, seed=seed),
+                   "score_rmse": diagnostics.score_rmse(model, teacher, L, n=self.eval_samples(L), seed=seed),
                    "near": None, "far": None, "near_of_total": None, "far_of_total": None,
-                   "score_rmse_definition": {"n": self.eval_n, "seed": seed, "sigma": diagnostics.SIGMA_EVAL}}
+                   "score_rmse_definition": {"n": self.eval_samples(L), "seed": seed, "sigma": diagnostics.SIGMA_EVAL}}
             if L in self.response_sizes:
                 resp = diagnostics.response_errors(model, teacher, L, n=self.response_n, seed=seed)
                 row.update({k: resp[k] for k in ("near", "far", "near_of_total", "far_of_total")},
@@ -153,7 +170,7 @@ def sweep_run(family: str, blocks: int, train_L: int, budget: SweepBudget, seed:
     config = dataclasses.asdict(MODELS[model](blocks, budget, seed))
     train = dataclasses.asdict(budget.train_config(train_L, seed))
     return kind(experiment, profile, family, seed, teacher, config, train, tuple(eval_sizes),
-                tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed)
+                tuple(response_sizes), budget.eval_n, budget.response_n, EVAL_SEED_OFFSET + seed, budget.eval_sites)
 
 
 @dataclass(frozen=True)

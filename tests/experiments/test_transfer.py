@@ -6,10 +6,13 @@ import dataclasses
 import nbformat
 import pytest
 
-from fdlf_core import catalog, diagnostics, plots, teachers
+from fdlf_core import catalog, diagnostics, plots, runner, teachers
 from fdlf_core import experiments as ex
 from fdlf_core.cli import NOTEBOOK_DIR
-from fdlf_core.experiments.fdlf2d import SweepBudget
+from fdlf_core.experiments.fdlf2d import SweepBudget, sweep_run
+from fdlf_core.models import id_fields as model_id_fields
+from fdlf_core.provenance import config_hash
+from fdlf_core.training import id_fields
 from fdlf_core.experiments.transfer import TRANSFER, floor_gaps, transfer_ratios
 
 
@@ -26,6 +29,35 @@ def test_the_sweep_profile():
     one_seed = ex.expand("sweep", "sweep-1seed")  # the first seed's runs, the same models (one checkpoint each)
     assert [s.run_id for s in one_seed] == [s.run_id for s in specs if s.seed == 0]
     assert [s.train_id for s in one_seed] == [s.train_id for s in specs[:len(one_seed)]]
+
+
+def test_every_size_is_scored_on_at_least_eval_sites_sites():
+    spec = ex.expand("sweep", "sweep")[0]
+    assert spec.train["L"] == 16 and [spec.eval_samples(L) for L in spec.eval_sizes] == [1024, 64, 16, 4]
+    assert all(spec.eval_samples(L) * L ** 2 == 4 * 256 ** 2 for L in spec.eval_sizes)  # the sites of L=256's 4
+    odd = dataclasses.replace(spec, eval_sites=1000)
+    assert [odd.eval_samples(L) for L in (16, 32, 64)] == [4, 4, 4]  # eval_n stays the least: 4 x 256 >= 1000
+    assert odd.eval_samples(8) == 16 and dataclasses.replace(spec, eval_sites=1025).eval_samples(16) == 5  # rounded up
+    # the field came after committed results: at its default it stays out of the run id (which stays what it was)
+    plain = dataclasses.replace(spec, eval_sites=0)
+    content = {k: v for k, v in dataclasses.asdict(plain).items() if k not in ("experiment", "profile", "eval_sites")}
+    assert plain.run_id == config_hash({**content, "teacher": teachers.id_fields(plain.teacher),
+                                        "model": model_id_fields(plain.model), "train": id_fields(plain.train)})
+    assert len({plain.run_id, spec.run_id, odd.run_id}) == 3 and plain.train_id == spec.train_id == odd.train_id
+    for bad in (-1, True, 2.0):
+        with pytest.raises(ValueError, match="eval_sites must be an int >= 0"):
+            SweepBudget(steps=1, batch_size=1, eval_n=1, response_n=1, seeds=(0,), eval_sites=bad)
+
+
+def test_a_run_with_eval_sites_scores_each_size_on_its_own_sample_count(tmp_path):
+    budget = SweepBudget(steps=2, batch_size=2, eval_n=1, response_n=1, seeds=(0,), width=4, eval_sites=3 * 16 ** 2)
+    spec = sweep_run("simple_local", 0, 8, budget, 0, (8, 16, 32))
+    out = runner.execute_run(spec, tmp_path)
+    assert [r["score_rmse_definition"]["n"] for r in out["rows"]] == [12, 3, 1]
+    model = runner.train_or_load(spec, tmp_path)[1].model
+    teacher = teachers.Teacher(teachers.TeacherConfig(**spec.teacher))
+    assert [r["score_rmse"] for r in out["rows"]] == [diagnostics.score_rmse(model, teacher, L, n=n, seed=spec.eval_seed)
+                                                      for L, n in ((8, 12), (16, 3), (32, 1))]
 
 
 @pytest.fixture

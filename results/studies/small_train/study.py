@@ -10,11 +10,11 @@ the short-range teachers transfer from both sizes. Candidates:
       of the infinite-lattice score matches. Then the exact fit at L=16 fails to transfer the same way, and
       the models trained at L=32 score worse at L=16 than at 32 or 256;
   (c) receptive-field aliasing alone (R_eff >= L/2 sees a site's periodic images): then simple_local,
-      trained at L=16 with R_eff 14, fails too.
+      trained at L=16 with R_eff 14, fails too, and a radius whose window fits in the torus does not.
 The script fits the exact score at L=16 (the floor's recipe: 3000 Adam steps at 1e-3, batch 8, width 64)
-for medium_range at R_eff 2, 4, 8, 14 and simple_local at R_eff 14, loads the sweep's seed-0 DSM models
+for medium_range at R_eff 2, 4, 6, 8, 14 and simple_local at R_eff 6 and 14, loads the sweep's seed-0 DSM models
 trained at L=16 and at L=32, and scores each at L = 16, 32, 64, 256 on the same 8 samples per size (eval seed
-10000, the floor's). One torch thread; about 15 minutes of one core when the sweep's checkpoints are here
+10000, the floor's). One torch thread; about 20 minutes of one core when the sweep's checkpoints are here
 (git keeps none: without them the DSM models are trained too, about 40 minutes more).
 
     python results/studies/small_train/study.py
@@ -34,8 +34,10 @@ from fdlf_core.experiments.fdlf2d import sweep_run
 
 HERE = Path(__file__).resolve().parent
 SIZES, N, SEED = (16, 32, 64, 256), 8, EVAL_SEED_OFFSET  # the floor's evaluation samples (seed 0's)
-# (family, blocks): medium_range over the radii, simple_local at the largest as the aliasing control
-CELLS = (("medium_range", 0), ("medium_range", 1), ("medium_range", 3), ("medium_range", 6), ("simple_local", 6))
+# (family, blocks): medium_range over the radii; simple_local (response radius 2 at every L) below and above
+# the radius whose window wraps the 16-torus (2 R_eff + 1 > 16 from R_eff 8), as the aliasing control
+CELLS = (("medium_range", 0), ("medium_range", 1), ("medium_range", 2), ("medium_range", 3), ("medium_range", 6),
+         ("simple_local", 2), ("simple_local", 6))
 FLOOR_BUDGET = EXPERIMENTS["floor"].profiles["paper"]
 
 
