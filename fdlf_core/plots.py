@@ -480,7 +480,9 @@ def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
     """The sweep's phase diagram: one heatmap per training size, R_eff across, the families up the side in
     the order of their measured response radius (``radii``: family -> radius, labelled on the axis), each
     cell the RMSE ratio (``experiments.transfer.transfer_ratios`` rows; 1 = transfers, above 1 = degrades),
-    with the value written in it. Dashed: where R_eff equals the family's radius."""
+    with the value written in it. Dashed: where R_eff equals the family's radius. Dotted, across a panel:
+    from there on the model's window (2 R_eff + 1 sites) is wider than the training lattice, so it sees sites'
+    periodic images, whose weights the training data cannot tell apart (results/studies/small_train/)."""
     sizes = sorted({r["train_L"] for r in ratios})
     families = sorted({r["family"] for r in ratios}, key=lambda f: (radii.get(f, 10 ** 9), f))
     labels = [f"{f} (radius {radii[f]})" if f in radii else f for f in families]
@@ -502,6 +504,13 @@ def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
                 pos = next(i for i, R in enumerate(R_all) if R >= radii[f]) - (0.5 if radii[f] not in R_all else 0)
                 fig.add_shape(type="line", x0=pos, x1=pos, y0=k - 0.5, y1=k + 0.5, line=dict(dash="dash", color="black"),
                               row=1, col=col)
+        wraps = [i for i, R in enumerate(R_all) if 2 * R + 1 > t]
+        if wraps:
+            fig.add_shape(type="line", x0=wraps[0] - 0.5, x1=wraps[0] - 0.5, y0=-0.5, y1=len(families) - 0.5,
+                          line=dict(dash="dot", color="grey", width=3), row=1, col=col)
+            fig.add_annotation(x=wraps[0] - 0.5, y=len(families) - 0.5, text=f"window wider than L={t}",
+                               showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=10, color="grey"),
+                               row=1, col=col)
         fig.update_xaxes(title_text="receptive radius R_eff", type="category", row=1, col=col)
     fig.update_layout(title=title, template="plotly_white", width=450 * max(len(sizes), 1) + 250, height=420)
     return fig

@@ -86,7 +86,13 @@ def test_runs_summary_ratios_and_the_phase_diagram(tiny, tmp_path):
     assert len(fig.data) == 2 and list(fig.data[0].y) == ["simple_local (radius 2)", "complex_long (radius 40)"]
     assert fig.data[0].z[0][0] == pytest.approx(next(r["ratio"] for r in ratios if (r["family"], r["train_L"], r["R_eff"])
                                                      == ("simple_local", 8, 2)))
-    assert len(fig.layout.shapes) == 2  # simple_local's radius falls on the R_eff axis in both panels, not complex_long's
+    # simple_local's radius falls on the R_eff axis in both panels, not complex_long's; at L=8 the window of
+    # R_eff 4 (9 sites) is wider than the lattice: a dotted line before it, across the panel
+    dashed = [sh for sh in fig.layout.shapes if sh.line.dash == "dash"]
+    dotted = [sh for sh in fig.layout.shapes if sh.line.dash == "dot"]
+    assert len(dashed) == 2 and len(fig.layout.shapes) == 3
+    assert (dotted[0].x0, dotted[0].y0, dotted[0].y1, dotted[0].xref) == (0.5, -0.5, 1.5, "x")
+    assert [a.text for a in fig.layout.annotations if "window" in a.text] == ["window wider than L=8"]
 
     # the locality floor where it was measured (here for simple_local at R_eff 2 only)
     floor = [{"family": "simple_local", "R_eff": 2, "L": 16, "n_seeds": 1, "score_rmse_mean": 0.5, "score_rmse_sem": float("nan")},
