@@ -373,9 +373,14 @@ COMPARISON_COLUMNS = ("metric", "family", "R_eff", "L", "paper", "paper_sem", "o
 
 def _sweep_claims(summary) -> list[Claim]:
     """The size-transfer sweep (beyond the paper) read as the paper's argument predicts, with Fig. 1's
-    margins: a teacher of finite range transfers at every radius (the RMSE ratio, largest L over the
-    training size, within ``FLAT_TOL`` of 1, however well the radius fits), and the long-range one, whose
-    response grows with L, degrades at every radius (ratio >= ``DEGRADE_FACTOR``)."""
+    margins: a teacher of finite range transfers (the RMSE ratio, largest L over the training size, within
+    ``FLAT_TOL`` of 1, however well the radius fits) at every radius whose window, 2 R_eff + 1 sites, fits in
+    the training lattice, as every model of the paper's does; and the long-range one, whose response grows
+    with L, degrades at every radius (ratio >= ``DEGRADE_FACTOR``). A window wider than the training lattice
+    sees sites' periodic images, whose weights the training data cannot tell apart: measured, exact-score
+    fits of such windows change by 0.80x (simple_local) and 1.99x (medium_range) from L=16 to 256 while
+    narrower ones transfer (results/studies/small_train/). Those cells are outside the claim; their ratios are
+    listed with it."""
     from .experiments.transfer import transfer_ratios  # here, not at the top: experiments imports this module
 
     largest = max(r["L"] for r in summary)
@@ -386,14 +391,21 @@ def _sweep_claims(summary) -> list[Claim]:
     if set(ratio) != cells or not {c[0] for c in cells} >= {*finite, "complex_long"}:
         raise ValueError("summary needs every family, each at its training size and the largest L, for the sweep "
                          "claims: the run is incomplete")
+    fits = lambda cell: 2 * cell[2] + 1 <= cell[1]  # (family, train_L, R_eff): the window fits in the lattice
     out = []
     for fam in finite:
-        mine = {c: v for c, v in ratio.items() if c[0] == fam}
+        mine = {c: v for c, v in ratio.items() if c[0] == fam and fits(c)}
+        wide = [v for c, v in ratio.items() if c[0] == fam and not fits(c)]
+        if not mine:
+            raise ValueError(f"the sweep claims need a radius whose window fits in a training lattice for {fam}")
         worst = max(mine, key=lambda c: abs(mine[c] - 1))
         out.append(Claim("sweep", f"{fam}_transfers", f"{fam} (finite range) transfers from its training size to "
-                         f"L={largest} at every R_eff and training size", f"max |ratio - 1| <= {FLAT_TOL}",
+                         f"L={largest} at every R_eff whose window (2 R_eff + 1 sites) fits in the training lattice",
+                         f"max |ratio - 1| <= {FLAT_TOL}",
                          f"ratios {min(mine.values()):.3f}-{max(mine.values()):.3f} (worst: train L={worst[1]}, "
-                         f"R_eff {worst[2]})", abs(mine[worst] - 1) <= FLAT_TOL))
+                         f"R_eff {worst[2]})" + (f"; windows wider than the lattice, not claimed: {min(wide):.3f}-"
+                                                 f"{max(wide):.3f}" if wide else ""),
+                         abs(mine[worst] - 1) <= FLAT_TOL))
     long = {c: v for c, v in ratio.items() if c[0] == "complex_long"}
     weakest = min(long, key=long.get)
     out.append(Claim("sweep", "long_degrades", f"complex_long (its response grows with L) degrades from its training "

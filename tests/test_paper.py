@@ -147,6 +147,14 @@ def test_sweep_claims_pass_on_the_predicted_shape_and_fail_otherwise():
                                                .get((f, t, R), 2.0 if f == "complex_long" else 1.0)))
     assert [c.passed for c in bad] == [True, True, False, False]
     assert "train L=32, R_eff 8" in bad[2].measured and "train L=16, R_eff 8" in bad[3].measured
+    # R_eff 8 at L=16: a window of 17 sites on a 16-lattice is outside the claim, listed beside it; complex_long's
+    # claim covers every cell
+    wide = paper.claims("sweep", _sweep_summary(lambda f, t, R: {("medium_range", 16, 8): 1.3, ("complex_long", 16, 8): 1.2}
+                                                .get((f, t, R), 2.0 if f == "complex_long" else 1.0)))
+    assert [c.passed for c in wide] == [True, True, True, False] and "window (2 R_eff + 1 sites) fits" in wide[2].statement
+    assert wide[2].measured == "ratios 1.000-1.000 (worst: train L=16, R_eff 2); windows wider than the lattice, not claimed: 1.300-1.300"
+    flat = paper.claims("sweep", _sweep_summary(lambda f, t, R: 1.0))[0]  # listed whether or not they transfer
+    assert flat.passed and flat.measured.endswith("not claimed: 1.000-1.000")
     incomplete = [r for r in _sweep_summary(lambda f, t, R: 1.0) if not (r["family"] == "complex_long" and r["L"] == 256
                                                                           and r["R_eff"] == 8)]
     with pytest.raises(ValueError, match="the run is incomplete"):
