@@ -378,7 +378,7 @@ def _sweep_claims(summary) -> list[Claim]:
     the training lattice, as every model of the paper's does; and the long-range one, whose response grows
     with L, degrades at every radius (ratio >= ``DEGRADE_FACTOR``). A window wider than the training lattice
     sees sites' periodic images, whose weights the training data cannot tell apart: measured, exact-score
-    fits of such windows change by 0.80x (simple_local) and 1.99x (medium_range) from L=16 to 256 while
+    fits of such windows change by 0.84x (simple_local) and 2.02x (medium_range) from L=16 to 256 while
     narrower ones transfer (results/studies/small_train/). Those cells are outside the claim; their ratios are
     listed with it."""
     from .experiments.transfer import transfer_ratios  # here, not at the top: experiments imports this module
