@@ -383,6 +383,8 @@ def _sweep_claims(summary) -> list[Claim]:
     listed with it."""
     from .experiments.transfer import transfer_ratios  # here, not at the top: experiments imports this module
 
+    if not summary:
+        raise ValueError("the sweep claims need the sweep's summary; it has no rows: the run is incomplete")
     largest = max(r["L"] for r in summary)
     finite = ("simple_local", "complex_local", "medium_range")
     # the phase diagram's ratios; a cell without its training size or the largest L has none there

@@ -157,5 +157,6 @@ def test_sweep_claims_pass_on_the_predicted_shape_and_fail_otherwise():
     assert flat.passed and flat.measured.endswith("not claimed: 1.000-1.000")
     incomplete = [r for r in _sweep_summary(lambda f, t, R: 1.0) if not (r["family"] == "complex_long" and r["L"] == 256
                                                                           and r["R_eff"] == 8)]
-    with pytest.raises(ValueError, match="the run is incomplete"):
-        paper.claims("sweep", incomplete)
+    for partial in (incomplete, []):
+        with pytest.raises(ValueError, match="the run is incomplete"):
+            paper.claims("sweep", partial)

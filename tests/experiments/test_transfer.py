@@ -134,15 +134,18 @@ def test_the_sweep_notebook_draws_both_figures_and_checks_the_claims(tiny, tmp_p
     assert "DSM / floor" in out  # the floor table's header, empty without the floor's results
 
 
-def test_the_committed_one_seed_sweep_still_loads_with_all_its_rows():
-    res = ex.load_results(ex.RESULTS_DIR, "sweep", "sweep-1seed")
-    assert {r["run_id"] for r in res.rows} == {s.run_id for s in ex.expand("sweep", "sweep-1seed")}
-    assert len(res.rows) == 48 * 4  # each run at its training size and L = 64, 128, 256
-    committed = ex.read_summary(ex.RESULTS_DIR / "sweep" / "sweep-1seed" / "summary.csv", "sweep")
+@pytest.mark.parametrize("profile, runs", [("sweep-1seed", 48), ("sweep", 144)])
+def test_the_committed_sweeps_still_load_with_all_their_rows(profile, runs):
+    res = ex.load_results(ex.RESULTS_DIR, "sweep", profile)
+    assert {r["run_id"] for r in res.rows} == {s.run_id for s in ex.expand("sweep", profile)}
+    assert len(res.rows) == runs * 4  # each run at its training size and L = 64, 128, 256
+    assert {(r["L"], r["score_rmse_definition"]["n"]) for r in res.rows} == {(16, 1024), (32, 256), (64, 64), (128, 16),
+                                                                              (256, 4)}
+    committed = ex.read_summary(ex.RESULTS_DIR / "sweep" / profile / "summary.csv", "sweep")
     assert [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in committed] == \
         [(r["family"], r["train_L"], r["R_eff"], r["L"]) for r in res.summary]
     assert [r["score_rmse_mean"] for r in committed] == pytest.approx([r["score_rmse_mean"] for r in res.summary], rel=1e-5)
-    checked = {c.key: c.passed for c in ex.check_claims(ex.RESULTS_DIR, "sweep", "sweep-1seed")}
-    # what results/README.md records: medium_range, trained at L=16 (below twice its response radius), does not transfer
-    assert checked == {"simple_local_transfers": True, "complex_local_transfers": True, "medium_range_transfers": False,
+    checked = {c.key: c.passed for c in ex.check_claims(ex.RESULTS_DIR, "sweep", profile)}
+    # what results/README.md records
+    assert checked == {"simple_local_transfers": True, "complex_local_transfers": True, "medium_range_transfers": True,
                        "long_degrades": True}
