@@ -78,10 +78,10 @@ def floor_gaps(summary: list[dict], floor: list[dict], train_L: int = 32, L: int
     fits trained at its own size, 32 in every profile). ``{"family", "R_eff", "L", "dsm", "floor", "excess"}``
     with ``excess = dsm / floor``: how far DSM stays above the best a model of that radius can do.
 
-    The floor is evaluated on 8 samples, the sweep on 4 (the first 4 of the same draw). For the short-range
-    teachers that changes the RMSE by < 0.5 %; for complex_long at L >= 64, where one mode per sample (the
-    mean) holds 13-90 % of the score power, it dominates: its ``excess`` compares different samples, not
-    fits (results/studies/floor_transfer/)."""
+    The floor is evaluated on 8 samples, the sweep on the sites of 4 samples at L=256 (64 at L=64; the first 8
+    are the floor's, as both draw from the same seed). For the short-range teachers that changes the RMSE by
+    < 0.5 %; for complex_long at L >= 64, where one mode per sample (the mean) holds 13-90 % of the score
+    power, it dominates: its ``excess`` compares different samples, not fits (results/studies/floor_transfer/)."""
     best = {(r["family"], r["R_eff"]): r["score_rmse_mean"] for r in floor if r["L"] == L}
     return [{"family": r["family"], "R_eff": r["R_eff"], "L": L, "dsm": r["score_rmse_mean"],
              "floor": best[r["family"], r["R_eff"]], "excess": r["score_rmse_mean"] / best[r["family"], r["R_eff"]]}
