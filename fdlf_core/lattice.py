@@ -165,6 +165,14 @@ def canonical_offset(d: int, L: int) -> int:
     return d - L if d > L // 2 else d
 
 
+def window_fits(radius: int, L: int) -> bool:
+    """Whether a window of ``2 radius + 1`` sites fits in a periodic lattice of ``L`` sites, i.e. reads no
+    site twice. A wider one sees sites' periodic images, whose weights training cannot tell apart: a model
+    trained with it scores differently at its training size than on larger lattices
+    (results/studies/small_train/)."""
+    return 2 * radius + 1 <= L
+
+
 def cyclic_distance(L: int) -> torch.Tensor:
     """``(L, L)`` int64 matrix of distances ``min(|i - j|, L - |i - j|)`` on a ring of ``L`` sites."""
     idx = torch.arange(L)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import lattice
 from .sampling import method_rank
 
 
@@ -393,7 +394,7 @@ def _sweep_claims(summary) -> list[Claim]:
     if set(ratio) != cells or not {c[0] for c in cells} >= {*finite, "complex_long"}:
         raise ValueError("summary needs every family, each at its training size and the largest L, for the sweep "
                          "claims: the run is incomplete")
-    fits = lambda cell: 2 * cell[2] + 1 <= cell[1]  # (family, train_L, R_eff): the window fits in the lattice
+    fits = lambda cell: lattice.window_fits(cell[2], cell[1])  # cell: (family, train_L, R_eff)
     out = []
     for fam in finite:
         mine = {c: v for c, v in ratio.items() if c[0] == fam and fits(c)}

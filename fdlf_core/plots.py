@@ -16,7 +16,7 @@ import torch
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from . import stats
+from . import lattice, stats
 from .atomic import atomic_write
 from .diagnostics import UNDEFINED_BELOW
 from .paper import REPORTED, format_pm
@@ -504,7 +504,7 @@ def transfer_phase_diagram(ratios: list[dict], radii: dict[str, int],
                 pos = next(i for i, R in enumerate(R_all) if R >= radii[f]) - (0.5 if radii[f] not in R_all else 0)
                 fig.add_shape(type="line", x0=pos, x1=pos, y0=k - 0.5, y1=k + 0.5, line=dict(dash="dash", color="black"),
                               row=1, col=col)
-        wraps = [i for i, R in enumerate(R_all) if 2 * R + 1 > t]
+        wraps = [i for i, R in enumerate(R_all) if not lattice.window_fits(R, t)]
         if wraps:
             fig.add_shape(type="line", x0=wraps[0] - 0.5, x1=wraps[0] - 0.5, y0=-0.5, y1=len(families) - 0.5,
                           line=dict(dash="dot", color="grey", width=3), row=1, col=col)

@@ -128,3 +128,9 @@ def test_sizes_beyond_memory_are_refused_before_anything_is_allocated(monkeypatc
 def test_depths_and_widths_have_stated_limits(call, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         call()
+
+
+def test_window_fits_until_it_would_read_a_site_twice():
+    # a window of 2R + 1 sites on a ring of L: R = 7 (15 sites) fits L = 15 and 16; R = 8 (17 sites) fits neither
+    assert lattice.window_fits(7, 15) and lattice.window_fits(7, 16)
+    assert not lattice.window_fits(8, 16) and not lattice.window_fits(14, 16) and lattice.window_fits(14, 32)
